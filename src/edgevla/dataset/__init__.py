@@ -1,0 +1,1 @@
+"""edgevla.dataset — see DESIGN §2."""

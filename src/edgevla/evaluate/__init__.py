@@ -1,0 +1,1 @@
+"""edgevla.evaluate — see DESIGN §2."""

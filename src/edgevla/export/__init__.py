@@ -1,0 +1,1 @@
+"""edgevla.export — see DESIGN §2."""

@@ -1,0 +1,40 @@
+"""The one vocabulary (DESIGN §3): feature keys, joint order and camera names.
+
+Pure Python on purpose: the sim, the dataset, the policies, the runtime and the wire all
+import these names, and the device side must not pull anything heavy to get them.
+"""
+
+from __future__ import annotations
+
+STATE_KEY = "observation.state"
+ACTION_KEY = "action"
+TASK_KEY = "task"
+IMAGE_KEY_PREFIX = "observation.images."
+
+# SO-101 joint order; every float32[6] state or action uses it.
+JOINT_NAMES: tuple[str, ...] = (
+    "shoulder_pan",
+    "shoulder_lift",
+    "elbow_flex",
+    "wrist_flex",
+    "wrist_roll",
+    "gripper",
+)
+# LeRobot's SO-101 follower names its motors "<joint>.pos" in the dataset's feature names.
+MOTOR_NAMES: tuple[str, ...] = tuple(f"{j}.pos" for j in JOINT_NAMES)
+NUM_JOINTS = len(JOINT_NAMES)
+
+CAMERAS: tuple[str, ...] = ("top", "gripper", "left")
+DEFAULT_TASK = "Put the tea bag in the mug"
+
+
+def image_key(camera: str) -> str:
+    """`top` -> `observation.images.top`."""
+    return f"{IMAGE_KEY_PREFIX}{camera}"
+
+
+def camera_of(key: str) -> str:
+    """`observation.images.top` -> `top`; raises on a key that is not an image key."""
+    if not key.startswith(IMAGE_KEY_PREFIX):
+        raise ValueError(f"expected a key starting with {IMAGE_KEY_PREFIX!r}, got {key!r}")
+    return key[len(IMAGE_KEY_PREFIX) :]

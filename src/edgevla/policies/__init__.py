@@ -1,0 +1,1 @@
+"""edgevla.policies — see DESIGN §2."""

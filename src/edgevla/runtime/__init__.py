@@ -1,0 +1,1 @@
+"""edgevla.runtime — see DESIGN §2."""

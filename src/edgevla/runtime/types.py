@@ -1,0 +1,79 @@
+"""The shared contracts of DESIGN §3: ActionChunk, PolicySpec, ChunkPolicy, Environment.
+
+Every loop in edgevla speaks only these. numpy only: this module runs on the board.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from edgevla.features import CAMERAS, JOINT_NAMES
+
+Observation = dict[str, Any]
+"""LeRobot feature keys: `observation.state` float32[6], `observation.images.<cam>` uint8[H,W,3],
+`task` str."""
+
+
+@dataclass(frozen=True)
+class ActionChunk:
+    """actions: float32[T, A] joint targets; `timestep` is the control tick of actions[0],
+    i.e. the tick of the observation the chunk was computed from."""
+
+    actions: np.ndarray
+    timestep: int
+
+    def __post_init__(self) -> None:
+        if self.actions.ndim != 2:
+            raise ValueError(f"ActionChunk.actions must be [T, A], got shape {self.actions.shape}")
+
+    def __len__(self) -> int:
+        return int(self.actions.shape[0])
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """What a policy expects and produces; checked at both ends of the wire."""
+
+    chunk_size: int
+    fps: float = 30.0
+    cameras: tuple[str, ...] = CAMERAS
+    image_shape: tuple[int, int] | None = None  # (H, W) the policy was trained on; None = any
+    action_names: tuple[str, ...] = JOINT_NAMES
+    state_dim: int = len(JOINT_NAMES)
+    name: str = "policy"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def action_dim(self) -> int:
+        return len(self.action_names)
+
+
+@runtime_checkable
+class ChunkPolicy(Protocol):
+    """Anything that maps an observation to a chunk of future actions."""
+
+    spec: PolicySpec
+
+    def predict_chunk(self, observation: Observation, timestep: int = 0) -> ActionChunk:
+        """Plan `spec.chunk_size` actions starting at control tick `timestep`."""
+        ...
+
+    def reset(self) -> None:
+        """Forget any per-episode state (called at the start of every episode)."""
+        ...
+
+
+@runtime_checkable
+class Environment(Protocol):
+    """The sim and a real robot adapter both implement this."""
+
+    fps: float
+
+    def reset(self, **options: Any) -> Observation: ...
+
+    def step(self, action: np.ndarray) -> tuple[Observation, dict[str, Any]]:
+        """Apply float32[6] joint targets for one control period; info has `success`."""
+        ...

@@ -1,0 +1,1 @@
+"""edgevla.serve — see DESIGN §2."""

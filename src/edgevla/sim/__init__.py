@@ -1,0 +1,1 @@
+"""edgevla.sim — see DESIGN §2."""
