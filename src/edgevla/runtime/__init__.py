@@ -1,1 +1,57 @@
-"""edgevla.runtime — see DESIGN §2."""
+"""edgevla.runtime — the device side of DESIGN §2: action queue, aggregators, triggers, clocks
+and latency models, the control loop, and the async feasibility planner. numpy only.
+"""
+
+from edgevla.runtime.action_queue import ActionQueue, MergeReport, QueueCounters
+from edgevla.runtime.aggregators import AGGREGATORS, get_aggregator
+from edgevla.runtime.clocks import VirtualClock, WallClock
+from edgevla.runtime.latency import (
+    PROFILES,
+    DistributionLatency,
+    FixedLatency,
+    SampledLatency,
+    latency_model_from_string,
+    profile,
+)
+from edgevla.runtime.loop import ControlLoop
+from edgevla.runtime.records import EpisodeResult, EpisodeStart, TickRecord
+from edgevla.runtime.subscribers import QueueSizeRecorder, plot_queue_size
+from edgevla.runtime.triggers import (
+    TRIGGERS,
+    LatencyAwareTrigger,
+    SyncTrigger,
+    ThresholdTrigger,
+    make_trigger,
+)
+from edgevla.runtime.types import ActionChunk, ChunkPolicy, Environment, PolicySpec
+
+__all__ = [
+    "AGGREGATORS",
+    "PROFILES",
+    "TRIGGERS",
+    "ActionChunk",
+    "ActionQueue",
+    "ChunkPolicy",
+    "ControlLoop",
+    "DistributionLatency",
+    "Environment",
+    "EpisodeResult",
+    "EpisodeStart",
+    "FixedLatency",
+    "LatencyAwareTrigger",
+    "MergeReport",
+    "PolicySpec",
+    "QueueCounters",
+    "QueueSizeRecorder",
+    "SampledLatency",
+    "SyncTrigger",
+    "ThresholdTrigger",
+    "TickRecord",
+    "VirtualClock",
+    "WallClock",
+    "get_aggregator",
+    "latency_model_from_string",
+    "make_trigger",
+    "plot_queue_size",
+    "profile",
+]

@@ -1,0 +1,277 @@
+"""Feasibility before a run (DESIGN §4): can async inference keep the action queue from running
+dry for this latency, fps and chunk length, and with which trigger?
+
+The rule people quote is T_inference < T_execution with T_execution = actions_per_chunk / fps.
+That forgets stale actions: a chunk starts at the tick of its observation, so the
+ceil(L·fps) actions whose ticks pass while it is computed are dropped on arrival. The time a
+chunk really covers is (actions_per_chunk − ceil(L·fps)) / fps, and the next inference plus a
+margin must fit in it:
+
+    L + margin ≤ (actions_per_chunk − ceil(L·fps)) / fps      (≈ actions_per_chunk/fps ≥ 2L)
+
+checked at the latency model's p95 (what the latency-aware trigger plans for) and p99 (the
+tail). The Monte Carlo numbers come from running the real control loop in virtual time on the
+toy world, with latencies drawn from the model — the same code as a real run, not a formula.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from functools import partial
+from typing import Any
+
+from edgevla.runtime.clocks import VirtualClock
+from edgevla.runtime.latency import LatencyModel
+from edgevla.runtime.loop import ControlLoop
+from edgevla.runtime.records import TickRecord
+from edgevla.runtime.toy import LinePolicy, PointEnv
+from edgevla.runtime.triggers import LatencyAwareTrigger, Trigger, make_trigger
+
+EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class ModeEstimate:
+    """Monte Carlo averages for one trigger over the simulated episodes."""
+
+    trigger: str
+    inferences_per_episode: float
+    idle_ticks_per_episode: float  # arm waiting for inference, any reason
+    starved_ticks_per_episode: float  # async queue ran dry
+    starved_ticks_per_chunk: float
+    p_starve_per_chunk: float  # fraction of chunks that landed after the queue ran dry
+
+
+@dataclass(frozen=True)
+class FeasibilityReport:
+    latency: str
+    fps: float
+    actions_per_chunk: int
+    margin_s: float
+    latency_p50_s: float
+    latency_p95_s: float
+    latency_p99_s: float
+    chunk_duration_s: float  # actions_per_chunk / fps
+    stale_actions_p95: int  # ceil(p95·fps): dropped from each chunk on arrival
+    usable_duration_p95_s: float  # (actions_per_chunk − stale) / fps
+    usable_duration_p99_s: float
+    feasible: bool  # p95 + margin ≤ usable time at p95
+    feasible_p99: bool  # the same at p99
+    request_at_actions: int  # latency_aware requests when this many actions remain
+    chunk_size_threshold: float  # the same point as LeRobot's chunk_size_threshold
+    min_actions_per_chunk: int  # smallest chunk feasible at p99
+    max_chunk_size: int  # what the policy can produce (caps the recommendation)
+    recommended_actions_per_chunk: int
+    recommended_trigger: str
+    episode_s: float
+    episodes: int
+    estimates: tuple[ModeEstimate, ...]
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fits(latency_s: float, fps: float, actions_per_chunk: int, margin_s: float) -> bool:
+    """latency + margin ≤ (actions_per_chunk − ceil(latency·fps)) / fps."""
+    stale = math.ceil(latency_s * fps - EPS)
+    return latency_s + margin_s <= (actions_per_chunk - stale) / fps + EPS
+
+
+def min_actions_per_chunk(latency_s: float, fps: float, margin_s: float) -> int:
+    """Smallest chunk for which `fits` holds: ceil(L·fps) + ceil((L + margin)·fps)."""
+    return math.ceil(latency_s * fps - EPS) + math.ceil((latency_s + margin_s) * fps - EPS)
+
+
+def plan(
+    latency: LatencyModel,
+    fps: float,
+    actions_per_chunk: int,
+    *,
+    margin_s: float = 0.1,
+    max_chunk_size: int | None = None,
+    threshold: float | None = None,
+    episode_s: float = 30.0,
+    episodes: int = 20,
+    seed: int = 0,
+) -> FeasibilityReport:
+    """Check async feasibility and estimate starvation by Monte Carlo (see module docstring).
+
+    `max_chunk_size`: the most actions the policy produces (its trained chunk size; default
+    `actions_per_chunk`, i.e. the chunk cannot grow). `threshold`: also simulate LeRobot's
+    fixed `chunk_size_threshold` trigger at this value.
+    """
+    if fps <= 0 or actions_per_chunk < 1 or margin_s < 0 or episodes < 1 or episode_s <= 0:
+        raise ValueError(
+            "need fps > 0, actions_per_chunk >= 1, margin_s >= 0, episodes >= 1, episode_s > 0; "
+            f"got {fps}, {actions_per_chunk}, {margin_s}, {episodes}, {episode_s}"
+        )
+    cap = actions_per_chunk if max_chunk_size is None else int(max_chunk_size)
+    if cap < actions_per_chunk:
+        raise ValueError(f"max_chunk_size {cap} is below actions_per_chunk {actions_per_chunk}")
+    p50, p95, p99 = (latency.quantile(q) for q in (0.5, 0.95, 0.99))
+    if not math.isfinite(p99):
+        raise ValueError(f"latency p99 must be finite, got {p99} for {latency.describe()}")
+    t_min = min_actions_per_chunk(p99, fps, margin_s)
+    feasible = fits(p95, fps, actions_per_chunk, margin_s)
+    feasible_p99 = fits(p99, fps, actions_per_chunk, margin_s)
+    request_at = LatencyAwareTrigger(p95, margin_s=margin_s).request_point(fps)
+    if feasible_p99:
+        rec_t, rec_trigger = actions_per_chunk, "latency_aware"
+    elif t_min <= cap:  # grow the chunk until the tail fits
+        rec_t, rec_trigger = t_min, "latency_aware"
+    elif feasible:  # only the tail does not fit and the chunk cannot grow
+        rec_t, rec_trigger = actions_per_chunk, "latency_aware"
+    else:  # async would starve every chunk while executing plans from stale observations
+        rec_t, rec_trigger = actions_per_chunk, "sync"
+    triggers: list[tuple[str, dict[str, float]]] = [
+        ("latency_aware", {"initial_latency_s": p95, "margin_s": margin_s}),
+        ("sync", {}),
+    ]
+    if threshold is not None:
+        triggers.append(("threshold", {"threshold": threshold}))
+    ticks = max(1, round(episode_s * fps))
+    estimates = tuple(
+        _simulate(
+            partial(make_trigger, name, **opts),
+            latency,
+            fps,
+            actions_per_chunk,
+            ticks,
+            episodes,
+            seed,
+        )
+        for name, opts in triggers
+    )
+    report = FeasibilityReport(
+        latency=latency.describe(),
+        fps=float(fps),
+        actions_per_chunk=actions_per_chunk,
+        margin_s=margin_s,
+        latency_p50_s=p50,
+        latency_p95_s=p95,
+        latency_p99_s=p99,
+        chunk_duration_s=actions_per_chunk / fps,
+        stale_actions_p95=math.ceil(p95 * fps - EPS),
+        usable_duration_p95_s=(actions_per_chunk - math.ceil(p95 * fps - EPS)) / fps,
+        usable_duration_p99_s=(actions_per_chunk - math.ceil(p99 * fps - EPS)) / fps,
+        feasible=feasible,
+        feasible_p99=feasible_p99,
+        request_at_actions=request_at,
+        chunk_size_threshold=min(1.0, request_at / actions_per_chunk),
+        min_actions_per_chunk=t_min,
+        max_chunk_size=cap,
+        recommended_actions_per_chunk=rec_t,
+        recommended_trigger=rec_trigger,
+        episode_s=ticks / fps,
+        episodes=episodes,
+        estimates=estimates,
+        notes=(),
+    )
+    return _with_notes(report)
+
+
+class _LateChunks:
+    """Counts chunks that landed after the queue had run dry while they were computed."""
+
+    def __init__(self) -> None:
+        self.chunks = self.late = 0
+        self._dry = False
+
+    def on_tick(self, record: TickRecord) -> None:
+        if record.arrived:
+            self.chunks += record.arrived
+            self.late += self._dry or record.starved
+            self._dry = False
+        elif record.starved:
+            self._dry = True
+
+
+def _simulate(
+    make: Callable[[], Trigger],
+    latency: LatencyModel,
+    fps: float,
+    apc: int,
+    ticks: int,
+    episodes: int,
+    seed: int,
+) -> ModeEstimate:
+    """Run `episodes` timing-only episodes (the toy never succeeds) with a fresh trigger each."""
+    idle = starved = inferences = 0
+    late = _LateChunks()
+    for i in range(episodes):
+        trigger: Trigger = make()
+        loop = ControlLoop(
+            PointEnv(fps=fps, tolerance=None),
+            LinePolicy(chunk_size=apc, fps=fps),
+            trigger=trigger,
+            aggregator="latest_only",
+            clock=VirtualClock(latency, seed=seed + i),
+            subscribers=[late],
+        )
+        result = loop.run_episode(max_ticks=ticks)
+        idle, starved = idle + result.idle_ticks, starved + result.starved_ticks
+        inferences += result.inferences
+    return ModeEstimate(
+        trigger=trigger.name,
+        inferences_per_episode=inferences / episodes,
+        idle_ticks_per_episode=idle / episodes,
+        starved_ticks_per_episode=starved / episodes,
+        starved_ticks_per_chunk=starved / max(late.chunks, 1),
+        p_starve_per_chunk=late.late / max(late.chunks, 1),
+    )
+
+
+def max_latency_for(actions_per_chunk: int, fps: float, margin_s: float) -> float:
+    """The largest latency for which `fits` holds (bisection; `fits` is monotone in L)."""
+    lo, hi = 0.0, actions_per_chunk / fps
+    if not fits(lo, fps, actions_per_chunk, margin_s):
+        return 0.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if fits(mid, fps, actions_per_chunk, margin_s) else (lo, mid)
+    return lo
+
+
+def _with_notes(r: FeasibilityReport) -> FeasibilityReport:
+    """Plain-language conclusions, most important first."""
+    notes = []
+    est = {e.trigger: e for e in r.estimates}
+    if not r.feasible:
+        notes.append(
+            f"async cannot keep up: {r.stale_actions_p95} of {r.actions_per_chunk} actions go "
+            f"stale while a chunk is computed. Needs p95 latency <= "
+            f"{max_latency_for(r.actions_per_chunk, r.fps, r.margin_s):.3f} s at this chunk "
+            f"length, or >= {r.min_actions_per_chunk} actions per chunk (policy max "
+            f"{r.max_chunk_size})."
+        )
+    elif not r.feasible_p99:
+        notes.append(
+            "p95 fits but the p99 tail does not: expect a dry queue on about "
+            f"{est['latency_aware'].p_starve_per_chunk:.1%} of chunks."
+        )
+    if r.recommended_actions_per_chunk != r.actions_per_chunk:
+        notes.append(
+            f"use actions_per_chunk = {r.recommended_actions_per_chunk}: the smallest that fits "
+            "at p99 (larger ones work too but execute longer open-loop between observations)."
+        )
+    sync = est["sync"]
+    notes.append(
+        f"sync would leave the arm waiting {sync.idle_ticks_per_episode / r.fps:.1f} s of every "
+        f"{r.episode_s:.0f} s ({sync.idle_ticks_per_episode / (r.episode_s * r.fps):.0%})."
+    )
+    notes.append(
+        f"LeRobot users: chunk_size_threshold = {r.chunk_size_threshold:.2f} requests at the same "
+        f"point as latency_aware ({r.request_at_actions} actions left), for this latency only."
+    )
+    if "threshold" in est:
+        t = est["threshold"]
+        notes.append(
+            f"your threshold trigger: {t.starved_ticks_per_episode:.1f} starved ticks and "
+            f"{t.inferences_per_episode:.1f} inferences per episode, vs "
+            f"{est['latency_aware'].starved_ticks_per_episode:.1f} and "
+            f"{est['latency_aware'].inferences_per_episode:.1f} with latency_aware."
+        )
+    return replace(r, notes=tuple(notes))

@@ -1,0 +1,161 @@
+import numpy as np
+import pytest
+
+from edgevla.runtime.clocks import VirtualClock
+from edgevla.runtime.latency import (
+    DistributionLatency,
+    FixedLatency,
+    latency_model_from_string,
+    profile,
+)
+from edgevla.runtime.loop import ControlLoop
+from edgevla.runtime.plan import plan
+from edgevla.runtime.toy import LinePolicy, PointEnv
+from edgevla.runtime.triggers import make_trigger
+from edgevla.runtime.types import ActionChunk
+
+
+def run(trigger, latency, *, chunk=50, goal=3.0, seed=0, aggregator="crossfade", **env_kw):
+    loop = ControlLoop(
+        PointEnv(goal=goal, **env_kw),
+        LinePolicy(chunk_size=chunk, speed=0.5),
+        trigger=trigger,
+        aggregator=aggregator,
+        clock=VirtualClock(latency, seed=seed),
+    )
+    return loop.run_episode(max_ticks=2000)
+
+
+def latency_aware(model, margin_s=0.1):
+    return make_trigger("latency_aware", initial_latency_s=model.quantile(0.95), margin_s=margin_s)
+
+
+def test_zero_latency_sync_reaches_goal_without_waiting():
+    r = run(make_trigger("sync"), FixedLatency(0.0), goal=1.0)
+    assert r.success and r.idle_ticks == 0 and r.stale_dropped == 0
+    # 1.0 units at 0.5 units/s = 2 s = 60 ticks, success on the tick it arrives
+    assert r.ticks == 60 and r.completion_time_s == pytest.approx(2.0)
+    assert r.commanded.shape == (60, 1)
+
+
+def test_sync_idles_ceil_latency_ticks_per_inference():
+    # 0.32 s at 30 fps -> every chunk lands 10 ticks after its request; the arm waits each time
+    r = run(make_trigger("sync"), FixedLatency(0.32), goal=3.0, chunk=50)
+    assert r.success
+    assert r.inferences == 4  # 3.0 units at 0.5/s = 180 actions -> 4 chunks of 50
+    assert r.idle_ticks == r.inferences * 10
+    assert r.starved_ticks == 0 and r.stale_dropped == 0
+    assert r.ticks == 180 + r.idle_ticks
+
+
+def test_virtual_runs_repeat_exactly_for_a_seed_and_differ_across_seeds():
+    model = DistributionLatency(0.4, 0.3)
+    a = run(latency_aware(model), model, seed=7, goal_velocity=0.05, tolerance=0.05)
+    b = run(latency_aware(model), model, seed=7, goal_velocity=0.05, tolerance=0.05)
+    c = run(latency_aware(model), model, seed=8, goal_velocity=0.05, tolerance=0.05)
+    assert a.latencies_s == b.latencies_s
+    np.testing.assert_array_equal(a.commanded, b.commanded)
+    assert a.summary() == b.summary()
+    assert a.latencies_s != c.latencies_s
+    assert a.commanded.shape != c.commanded.shape or not np.array_equal(a.commanded, c.commanded)
+
+
+@pytest.mark.parametrize(
+    ("name", "chunk"), [("imx95-act-optimized", 30), ("lognormal:0.8:0.1", 70)]
+)
+def test_latency_aware_never_starves_where_plan_says_feasible(name, chunk):
+    model = latency_model_from_string(name)
+    report = plan(model, 30.0, chunk, episodes=2, episode_s=5)
+    assert report.feasible_p99
+    for seed in range(5):
+        r = run(latency_aware(model), model, chunk=chunk, goal=4.0, seed=seed)
+        assert r.success
+        assert r.starved_ticks == 0
+        # only the very first chunk is waited for
+        assert r.idle_ticks == int(np.ceil(r.latencies_s[0] * 30 - 1e-9))
+
+
+def test_latency_aware_starves_where_plan_says_infeasible():
+    model = profile("imx95-act-optimized")
+    report = plan(model, 30.0, 16, episodes=2, episode_s=5)
+    assert not report.feasible
+    r = run(latency_aware(model), model, chunk=16, goal=2.0)
+    assert r.starved_ticks > 0
+
+
+def test_async_beats_sync_on_time_idle_and_jerk():
+    model = profile("imx95-act-optimized")
+    sync = run(make_trigger("sync"), model, chunk=50, goal=4.0)
+    fast = run(latency_aware(model), model, chunk=50, goal=4.0)
+    assert sync.success and fast.success
+    assert fast.completion_time_s < sync.completion_time_s - 0.5
+    assert fast.idle_ticks < sync.idle_ticks / 3
+    assert fast.jerk < sync.jerk / 1.5
+
+
+def test_crossfade_is_smoother_than_weighted_average_when_plans_disagree():
+    """A drifting goal makes every new plan differ from the queued one."""
+    model = FixedLatency(0.32)
+    kw = dict(chunk=50, goal=4.0, goal_velocity=0.1, tolerance=0.05)
+    trig = make_trigger("threshold", threshold=0.5)
+    fade = run(trig, model, aggregator="crossfade", **kw)
+    avg = run(make_trigger("threshold", threshold=0.5), model, aggregator="weighted_average", **kw)
+    assert fade.jerk < avg.jerk / 2
+
+
+def test_stale_actions_are_those_executed_during_inference():
+    """First chunk: the arm held while waiting, nothing is stale. Later chunks: the arm kept
+    executing for ceil(L·fps) ticks, so exactly that many actions of each are dropped."""
+    r = run(latency_aware(FixedLatency(0.32)), FixedLatency(0.32), chunk=50, goal=4.0)
+    assert r.starved_ticks == 0
+    assert r.stale_dropped == (r.chunks_received - 1) * 10
+    # no jump when the first chunk starts: the first commanded step is one planned step
+    moving = np.flatnonzero(np.abs(np.diff(r.commanded[:, 0])) > 0)
+    assert np.abs(np.diff(r.commanded[:, 0])).max() == pytest.approx(0.5 / 30, rel=1e-4)
+    assert moving[0] == 9  # held ticks 0..9, moves at tick 10
+
+
+def test_actions_per_chunk_truncates_chunks():
+    loop = ControlLoop(
+        PointEnv(goal=1.0),
+        LinePolicy(chunk_size=50, speed=0.5),
+        trigger=make_trigger("sync"),
+        actions_per_chunk=10,
+    )
+    r = loop.run_episode(max_ticks=500)
+    assert r.success and r.inferences == 6  # 60 actions / 10 per chunk
+    with pytest.raises(ValueError, match=r"actions_per_chunk must be in \[1, 50\], got 80"):
+        ControlLoop(PointEnv(), LinePolicy(chunk_size=50), trigger=make_trigger("sync"),
+                    actions_per_chunk=80)  # fmt: skip
+
+
+def test_settle_ticks_extend_a_successful_episode():
+    loop = ControlLoop(PointEnv(goal=1.0), LinePolicy(chunk_size=50), trigger=make_trigger("sync"))
+    r = loop.run_episode(max_ticks=500, settle_ticks=15)
+    assert r.success and r.ticks == 60 + 15 and r.completion_time_s == pytest.approx(2.0)
+    r = loop.run_episode(max_ticks=30, goal=5.0)  # reset options reach the env
+    assert not r.success and r.completion_time_s is None and r.ticks == 30
+
+
+def test_policy_must_honour_the_requested_timestep():
+    class Misaligned(LinePolicy):
+        def predict_chunk(self, observation, timestep=0):
+            chunk = super().predict_chunk(observation, timestep)
+            return ActionChunk(chunk.actions, 0)
+
+    loop = ControlLoop(PointEnv(goal=5.0), Misaligned(chunk_size=5), trigger=make_trigger("sync"))
+    with pytest.raises(ValueError, match="chunk for tick 0, requested for tick 5"):
+        loop.run_episode(max_ticks=100)
+
+
+def test_bad_env_or_spec_is_reported():
+    class NoSuccess(PointEnv):
+        def step(self, action):
+            obs, info = super().step(action)
+            return obs, {"distance": info["distance"]}
+
+    loop = ControlLoop(NoSuccess(), LinePolicy(), trigger=make_trigger("sync"))
+    with pytest.raises(KeyError, match="must have 'success'"):
+        loop.run_episode(max_ticks=5)
+    with pytest.raises(ValueError, match=r"plans at 30(\.0)? fps but env runs at 50"):
+        ControlLoop(PointEnv(fps=50), LinePolicy(fps=30), trigger=make_trigger("sync"))

@@ -1,0 +1,72 @@
+"""Wall-clock mode: a real worker thread and a sleeping loop. Kept under ~3 s in total."""
+
+import threading
+import time
+
+import pytest
+
+from edgevla.runtime.clocks import WallClock
+from edgevla.runtime.emulate import LatencyEmulatingPolicy
+from edgevla.runtime.inference import ThreadedInference
+from edgevla.runtime.latency import FixedLatency
+from edgevla.runtime.loop import ControlLoop
+from edgevla.runtime.toy import LinePolicy, PointEnv
+from edgevla.runtime.triggers import make_trigger
+
+
+def test_wall_clock_episode_with_worker_thread_never_blocks_a_tick():
+    latency = 0.15  # 4.5 ticks at 30 fps: far longer than a tick
+    policy = LatencyEmulatingPolicy(LinePolicy(chunk_size=20, speed=0.5), FixedLatency(latency))
+    trigger = make_trigger("latency_aware", initial_latency_s=latency, margin_s=0.1)
+    with ControlLoop(PointEnv(goal=0.5), policy, trigger=trigger, clock=WallClock()) as loop:
+        t0 = time.perf_counter()
+        r = loop.run_episode(max_ticks=120)
+        wall = time.perf_counter() - t0
+    assert r.success and not r.virtual_time
+    assert r.chunks_received >= 3  # 30 actions of motion from chunks of 20
+    assert all(lat >= latency for lat in r.latencies_s)
+    assert r.starved_ticks == 0
+    # the loop held its period while inference ran in the background
+    assert r.period_max_dev_s < latency / 2
+    assert r.period_mean_dev_s < 0.01
+    assert wall == pytest.approx(r.ticks / 30, abs=0.1)
+
+
+def test_worker_keeps_only_the_newest_request():
+    gate = threading.Event()
+
+    class Gated(LinePolicy):
+        def predict_chunk(self, observation, timestep=0):
+            gate.wait(2.0)
+            return super().predict_chunk(observation, timestep)
+
+    env = PointEnv()
+    inf = ThreadedInference(Gated(chunk_size=5), WallClock())
+    try:
+        inf.submit(env.reset(), 0)  # starts running, blocked on the gate
+        time.sleep(0.05)
+        inf.submit(env.reset(), 1)
+        inf.submit(env.reset(), 2)  # replaces tick 1 before it started
+        assert inf.in_flight and inf.replaced == 1
+        gate.set()
+        deadline = time.perf_counter() + 2.0
+        got = []
+        while len(got) < 2 and time.perf_counter() < deadline:
+            got += inf.poll(0)
+            time.sleep(0.005)
+        assert [a.request_tick for a in got] == [0, 2]
+        assert not inf.in_flight
+    finally:
+        inf.close()
+
+
+def test_worker_errors_surface_in_the_control_loop():
+    class Broken(LinePolicy):
+        def predict_chunk(self, observation, timestep=0):
+            raise RuntimeError("onnx session died")
+
+    with (
+        ControlLoop(PointEnv(), Broken(), trigger=make_trigger("sync"), clock=WallClock()) as loop,
+        pytest.raises(RuntimeError, match="inference worker failed.*onnx session died"),
+    ):
+        loop.run_episode(max_ticks=30)
