@@ -18,6 +18,7 @@ from edgevla.sim.geometry import (
     GRASP_LATERAL,
     JOINT_LIMITS,
     MUG_HEIGHT,
+    MUG_INNER_RADIUS,
     MUG_POS,
     REST_POSE,
     TEA_BAG_HALF,
@@ -47,6 +48,11 @@ class TaskState:
     bag_yaw: float
     held: bool
     mug: tuple[float, float] = MUG_POS
+
+    @property
+    def bag_in_mug(self) -> bool:
+        r = math.hypot(self.bag[0] - self.mug[0], self.bag[1] - self.mug[1])
+        return r < MUG_INNER_RADIUS and self.bag[2] > 0.005 and not self.held
 
     @classmethod
     def from_env_state(cls, q: np.ndarray, env_state: np.ndarray) -> TaskState:
@@ -125,11 +131,7 @@ class TaskPlanner:
         """Joint targets from `state` to the task's end: reach and grasp (unless held), carry,
         release above the mug, retreat to rest."""
         tb = TrajectoryBuilder(self.kin, self.fps, state.q)
-        bag_in_mug = (
-            math.hypot(state.bag[0] - state.mug[0], state.bag[1] - state.mug[1]) < 0.045
-            and state.bag[2] > 0.005
-        )
-        if bag_in_mug and not state.held:
+        if state.bag_in_mug:
             self._retreat(tb)
         elif math.hypot(state.bag[0], state.bag[1]) > REACH or state.bag[2] < -0.01:
             tb.move_joints(REST_POSE[:5], CLOSED, 1.5)  # out of reach: give up safely
@@ -244,6 +246,7 @@ class ScriptedExpert:
                 self._replan(state, counts=not state.held)
         elif (
             self._index >= len(plan.joints)
+            and not state.bag_in_mug
             and not self.finished
             and self.replans < self.max_replans
         ):
@@ -257,3 +260,27 @@ class ScriptedExpert:
         self._index += 1
         self._last = q
         return radians_to_action(q)
+
+
+def recovery_arm_pose(kinematics: ArmKinematics, rng: np.random.Generator) -> np.ndarray:
+    """radians[6]: the arm already near the mug, empty-handed (the NXP recovery episodes).
+
+    The grasp point hovers 3-7 cm above the rim, within 4 cm of the mug's axis, jaws pointing
+    down, gripper somewhere between closed and half open.
+    """
+    target = np.array(
+        [
+            MUG_POS[0] + rng.uniform(-0.04, 0.04),
+            MUG_POS[1] + rng.uniform(-0.04, 0.04),
+            MUG_HEIGHT + rng.uniform(0.03, 0.07),
+        ]
+    )
+    roll = rng.uniform(-0.6, 0.6)
+    rot = grasp_rotation(
+        np.array([0.0, 0.0, -1.0]), np.array([-math.sin(roll), math.cos(roll), 0.0])
+    )
+    q = np.zeros(6)
+    q[:5] = kinematics.solve(target, rot, REST_POSE[:5]).q
+    lo, hi = JOINT_LIMITS["gripper"]
+    q[5] = lo + rng.uniform(0.0, 0.5) * (hi - lo)
+    return q

@@ -1,0 +1,85 @@
+"""`edgevla serve`: run the gRPC policy server until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from edgevla.cli import CliError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=8080, help="port (0 = pick a free one)")
+    parser.add_argument(
+        "--policy",
+        action="append",
+        metavar="SPEC",
+        help="[NAME=]KIND[:key=value,...] with KIND scripted, hold or zeros (options "
+        "chunk_size, fps, cameras=top+gripper, image=HxW), or a bundle directory; repeat to "
+        "serve several (default: scripted)",
+    )
+    parser.add_argument("--tls-cert", type=Path, help="server certificate (PEM); needs --tls-key")
+    parser.add_argument("--tls-key", type=Path, help="server private key (PEM)")
+    parser.add_argument(
+        "--token-file", type=Path, help="file holding the bearer token clients must send"
+    )
+    parser.add_argument("--max-message-mb", type=float, default=32.0, help="message size limit")
+    parser.add_argument("--max-sessions", type=int, default=64, help="concurrent sessions limit")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgevla.serve import PolicyLoadError, PolicyServer, ServeError, load_policies
+    from edgevla.serve.registry import parse_policy_arg
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise CliError("--tls-cert and --tls-key go together")
+    for path in (args.tls_cert, args.tls_key):
+        if path is not None and not path.is_file():
+            raise CliError(f"expected a PEM file, {path} does not exist")
+    token = _read_token(args.token_file) if args.token_file else None
+    try:
+        policies = load_policies(args.policy or ["scripted"])
+    except PolicyLoadError as e:
+        raise CliError(str(e)) from e
+    if any(parse_policy_arg(spec)[1] == "zeros" for spec in args.policy or ()):
+        logging.warning("the zeros policy drives every joint to 0: never point it at a real arm")
+    server = PolicyServer(
+        policies,
+        host=args.host,
+        port=args.port,
+        max_message_mb=args.max_message_mb,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        token=token,
+        max_sessions=args.max_sessions,
+    )
+    try:
+        server.start()
+    except ServeError as e:
+        raise CliError(str(e)) from e
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        logging.info("interrupted: stopping")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop(grace=2.0)
+    return 0
+
+
+def _read_token(path: Path) -> str:
+    if not path.is_file():
+        raise CliError(f"--token-file: {path} does not exist")
+    token = path.read_text().strip()
+    if not token or any(c.isspace() for c in token):
+        raise CliError(f"--token-file: {path} must hold one token without spaces")
+    return token

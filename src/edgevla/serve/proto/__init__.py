@@ -1,0 +1,1 @@
+"""Generated protobuf/gRPC code for the edgevla wire; regenerate with `tools/gen_proto.sh`."""

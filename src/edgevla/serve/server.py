@@ -1,0 +1,203 @@
+"""PolicyServer: serves loaded ChunkPolicies over gRPC, one session per robot (DESIGN §5).
+
+Constructing it does no I/O; `start()` loads (if given a factory), binds and serves;
+`stop(grace)` drains in-flight calls, then stops the policy workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from edgevla.runtime.types import ChunkPolicy, PolicySpec
+from edgevla.serve.auth import BearerTokenInterceptor
+from edgevla.serve.errors import ServeError
+from edgevla.serve.proto import policy_service_pb2 as pb
+from edgevla.serve.service import PolicyServicer, generic_handler
+from edgevla.serve.sessions import SessionTable
+from edgevla.serve.worker import PolicyWorker
+
+log = logging.getLogger("edgevla.serve")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PolicyService"].full_name
+MIB = 1024 * 1024
+
+Policies = Mapping[str, ChunkPolicy] | Callable[[], Mapping[str, ChunkPolicy]]
+
+
+def read_pem(value: str | Path | bytes) -> bytes:
+    """PEM bytes given directly, or read from a file path."""
+    if isinstance(value, bytes):
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise ServeError(f"expected a PEM file, {path} does not exist")
+    return path.read_bytes()
+
+
+def format_address(host: str, port: int) -> str:
+    """`host:port`, bracketing IPv6 literals."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+class PolicyServer:
+    """policies: name -> ChunkPolicy, or a zero-argument factory called in `start()`.
+
+    tls_cert/tls_key: PEM bytes or file paths (both or neither); token: require
+    `authorization: Bearer <token>` on every PolicyService call. port=0 picks a free port.
+    """
+
+    def __init__(
+        self,
+        policies: Policies,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        *,
+        max_message_mb: float = 32.0,
+        tls_cert: str | Path | bytes | None = None,
+        tls_key: str | Path | bytes | None = None,
+        token: str | None = None,
+        max_sessions: int = 64,
+        session_idle_s: float = 600.0,
+        rpc_threads: int = 16,
+    ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("TLS needs both tls_cert and tls_key (or neither)")
+        if max_message_mb <= 0:
+            raise ValueError(f"max_message_mb must be > 0, got {max_message_mb}")
+        if token is not None and not token:
+            raise ValueError("token must be a non-empty string or None")
+        self._policies = policies
+        self.host = host
+        self._requested_port = port
+        self.max_bytes = int(max_message_mb * MIB)
+        self._tls = (tls_cert, tls_key) if tls_cert is not None else None
+        self._token = token
+        self._sessions = SessionTable(max_sessions, session_idle_s)
+        self._rpc_threads = rpc_threads
+        self._server: grpc.Server | None = None
+        self._health: health.HealthServicer | None = None
+        self._workers: dict[str, PolicyWorker] = {}
+        self.port: int | None = None
+
+    @property
+    def address(self) -> str:
+        if self.port is None:
+            raise ServeError("the server is not started")
+        return format_address(self.host, self.port)
+
+    @property
+    def specs(self) -> dict[str, PolicySpec]:
+        return {name: w.policy.spec for name, w in self._workers.items()}
+
+    @property
+    def workers(self) -> Mapping[str, PolicyWorker]:
+        """name -> the worker running that policy (for monitoring: pending sessions)."""
+        return dict(self._workers)
+
+    @property
+    def tls(self) -> bool:
+        return self._tls is not None
+
+    def start(self) -> int:
+        """Load, bind and serve; returns the bound port."""
+        if self._server is not None:
+            raise ServeError("the server is already started")
+        policies = self._policies() if callable(self._policies) else self._policies
+        self._workers = {name: PolicyWorker(name, p) for name, p in _checked(policies).items()}
+        server = grpc.server(
+            futures.ThreadPoolExecutor(self._rpc_threads, thread_name_prefix="edgevla-rpc"),
+            interceptors=[BearerTokenInterceptor(self._token)] if self._token else [],
+            options=[
+                ("grpc.max_receive_message_length", self.max_bytes),
+                ("grpc.max_send_message_length", self.max_bytes),
+                ("grpc.so_reuseport", 0),  # a port in use is an error, not a shared listener
+            ],
+        )
+        servicer = PolicyServicer(self._workers, self._sessions, self.max_bytes)
+        server.add_generic_rpc_handlers((generic_handler(servicer, SERVICE_NAME),))
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        self.port = self._bind(server)
+        for worker in self._workers.values():
+            worker.start()
+        server.start()
+        for service in ("", SERVICE_NAME):
+            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        log.info(
+            "serving %s on %s (TLS %s, token %s, max message %.1f MiB)",
+            sorted(self._workers),
+            self.address,
+            "on" if self._tls else "off",
+            "on" if self._token else "off",
+            self.max_bytes / MIB,
+        )
+        return self.port
+
+    def _bind(self, server: grpc.Server) -> int:
+        target = format_address(self.host, self._requested_port)
+        try:
+            if self._tls is None:
+                port = server.add_insecure_port(target)
+            else:
+                cert, key = (read_pem(v) for v in self._tls)
+                creds = grpc.ssl_server_credentials([(key, cert)])
+                port = server.add_secure_port(target, creds)
+        except RuntimeError as e:
+            raise ServeError(f"cannot listen on {target}: {e} (port in use?)") from e
+        if port == 0:
+            raise ServeError(f"cannot listen on {target} (port in use or bad host)")
+        return port
+
+    def stop(self, grace: float | None = 1.0) -> None:
+        """Report NOT_SERVING, let in-flight calls finish for `grace` s, then stop workers."""
+        if self._server is None:
+            return
+        self._health.enter_graceful_shutdown()
+        self._server.stop(grace).wait()
+        for worker in self._workers.values():
+            worker.stop(timeout=grace if grace is not None else 1.0)
+        for session in self._sessions.clear():
+            log.info("session %s dropped at shutdown: %s", session.id[:8], session.stats.summary())
+        self._server = None
+        log.info("stopped serving on %s", self.address)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the server stops; True if it did within `timeout`."""
+        if self._server is None:
+            return True
+        return self._server.wait_for_termination(timeout)
+
+    def __enter__(self) -> PolicyServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _checked(policies: Mapping[str, ChunkPolicy]) -> dict[str, ChunkPolicy]:
+    if not policies:
+        raise ServeError("no policies to serve")
+    out = {}
+    for name, policy in policies.items():
+        if not name or not isinstance(name, str):
+            raise ServeError(f"policy names must be non-empty strings, got {name!r}")
+        spec = getattr(policy, "spec", None)
+        if not isinstance(spec, PolicySpec) or not callable(getattr(policy, "predict_chunk", None)):
+            raise ServeError(
+                f"policy {name!r} must have a PolicySpec `spec` and `predict_chunk`, "
+                f"got {type(policy).__name__}"
+            )
+        if spec.chunk_size < 1:
+            raise ServeError(f"policy {name!r}: chunk_size must be >= 1, got {spec.chunk_size}")
+        out[name] = policy
+    return out
