@@ -37,6 +37,7 @@ DROP_HEIGHT = MUG_HEIGHT + 0.04
 JAW_CLEARANCE = 0.003
 MAX_TILT = math.radians(35.0)
 REACH = 0.36
+MAX_JOINT_SPEED = math.radians(100.0)  # rad/s at the peak of a transit
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,11 @@ class TaskPlanner:
             pan = float(q[0])
         return point, rot, q
 
-    def _transit_seconds(self, a: np.ndarray, b: np.ndarray) -> float:
-        return float(np.clip(0.45 + np.linalg.norm(a - b) / 0.22, 0.8, 2.4))
+    def _transit_seconds(self, a: np.ndarray, b: np.ndarray, dq: np.ndarray) -> float:
+        """Long enough for the gripper's path and for no joint to exceed MAX_JOINT_SPEED at the
+        peak of a minimum-jerk profile (1.875 x the mean speed)."""
+        by_path = float(np.clip(0.45 + np.linalg.norm(a - b) / 0.22, 0.8, 2.4))
+        return max(by_path, 1.875 * float(np.abs(dq).max()) / MAX_JOINT_SPEED)
 
     # ---------------------------------------------------------------- the plan
     def plan(self, state: TaskState) -> Plan:
@@ -134,7 +138,7 @@ class TaskPlanner:
         if state.bag_in_mug:
             self._retreat(tb)
         elif math.hypot(state.bag[0], state.bag[1]) > REACH or state.bag[2] < -0.01:
-            tb.move_joints(REST_POSE[:5], CLOSED, 1.5)  # out of reach: give up safely
+            tb.move_joints(REST_POSE[:5], CLOSED, 2.0)  # out of reach: give up safely
             tb.mark("done")
         else:
             if not state.held:
@@ -154,7 +158,7 @@ class TaskPlanner:
         aligned = off_line < 0.012 and rot_err < 0.2 and -0.005 < along < PREGRASP_DISTANCE + 0.03
         if not aligned:
             q_pre = self.kin.solve(pre, rot, q_grasp).q
-            tb.move_joints(q_pre, OPEN, self._transit_seconds(tool, pre))
+            tb.move_joints(q_pre, OPEN, self._transit_seconds(tool, pre, q_pre - tb.q[:5]))
             along = PREGRASP_DISTANCE
         elif tb.q[5] < OPEN - 0.01 and along > 0.02:
             tb.gripper(OPEN, 0.3)
@@ -188,7 +192,7 @@ class TaskPlanner:
             drop_rot = grasp_rotation(np.array([0.0, 0.0, -1.0]), closing)
             q_drop = self.kin.solve(above_mug, drop_rot, tb.q[:5]).q
             start, _ = self.kin.forward(tb.q[:5])
-            tb.move_joints(q_drop, None, self._transit_seconds(start, above_mug))
+            tb.move_joints(q_drop, None, self._transit_seconds(start, above_mug, q_drop - tb.q[:5]))
         tb.hold(0.15)
         tb.gripper(RELEASE, 0.3)
         tb.hold(0.45)
@@ -199,7 +203,10 @@ class TaskPlanner:
         if tool[2] < 0.17:
             tb.move_line(np.array([tool[0], tool[1], 0.17]), rot, 0.5)
         if np.abs(tb.q[:5] - REST_POSE[:5]).max() > 0.05:
-            tb.move_joints(REST_POSE[:5], CLOSED, 1.2)
+            dq = REST_POSE[:5] - tb.q[:5]
+            tb.move_joints(
+                REST_POSE[:5], CLOSED, max(1.2, 1.875 * np.abs(dq).max() / MAX_JOINT_SPEED)
+            )
         tb.hold(0.3)
         tb.mark("done")
 
