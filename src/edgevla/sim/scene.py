@@ -30,10 +30,11 @@ from edgevla.sim.geometry import (
 
 MUG_SEGMENTS = 16
 
-# Nominal fixed camera poses: position and the point they look at.
+# Nominal fixed camera poses: position, the point they look at, vertical field of view (deg).
+# The top camera frames the workspace and mug tightly so small images still show the bag.
 FIXED_CAMERAS = {
-    "top": ((0.10, 0.05, 0.80), (0.10, 0.05, 0.0)),
-    "left": ((0.16, 0.62, 0.34), (0.13, 0.0, 0.03)),
+    "top": ((0.10, 0.05, 0.80), (0.10, 0.05, 0.0), 42.0),
+    "left": ((0.16, 0.62, 0.34), (0.13, 0.0, 0.03), 52.0),
 }
 
 
@@ -117,12 +118,12 @@ def build_mjcf(scene: SceneConfig) -> str:
     diffuse = min(1.0, 0.7 * light.intensity)
     ambient = min(1.0, light.ambient * light.intensity)
     cams = []
-    for name, (pos, target) in FIXED_CAMERAS.items():
+    for name, (pos, target, fovy) in FIXED_CAMERAS.items():
         p, xy = look_at(
             np.array(pos), np.array(target), scene.camera_offsets.get(name, CameraOffset())
         )
         cams.append(
-            f'<camera name="{name}" pos="{p[0]:.4f} {p[1]:.4f} {p[2]:.4f}" xyaxes="{xy}" fovy="52"/>'
+            f'<camera name="{name}" pos="{p[0]:.4f} {p[1]:.4f} {p[2]:.4f}" xyaxes="{xy}" fovy="{fovy}"/>'
         )
     g = scene.camera_offsets.get("gripper", CameraOffset())
     # Gripper camera: on the back of the palm, looking along the jaws (body +x), tilted 25 deg toward them.
