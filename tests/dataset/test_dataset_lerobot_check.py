@@ -1,0 +1,31 @@
+"""LeRobot itself loads what we write (runs only where a Python with lerobot 0.4.4 is named by
+EDGEVLA_LEROBOT_PYTHON; see tools/check_with_lerobot.py for how to make one)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgevla.dataset.synthetic import write_synthetic_dataset
+
+LEROBOT_PYTHON = os.environ.get("EDGEVLA_LEROBOT_PYTHON")
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "check_with_lerobot.py"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LEROBOT_PYTHON, reason="EDGEVLA_LEROBOT_PYTHON is not set")
+@pytest.mark.parametrize("codec", ["libsvtav1", "libx264"])
+def test_lerobot_reads_our_dataset_without_conversion(tmp_path, codec):
+    root = tmp_path / "ds"
+    write_synthetic_dataset(root, lengths=(15, 12), cameras={"top": (48, 64)}, codec=codec)
+    run = subprocess.run(
+        [LEROBOT_PYTHON, str(TOOL), str(root), "--frames", "27"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "OK: LeRobot reads the dataset without conversion" in run.stdout

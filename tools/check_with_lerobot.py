@@ -1,0 +1,230 @@
+"""Check that LeRobot's own `LeRobotDataset` (lerobot 0.4.4, codebase v3.0) loads a dataset
+without conversion and sees exactly what edgevla's `DatasetReader` sees.
+
+Not part of edgevla and never imported by it. Run it with a Python that has lerobot, e.g. a
+scratch virtualenv outside the repository that reuses the project's packages:
+
+    python3.11 -m venv /tmp/lerobot-venv
+    echo "$PWD/.venv/lib/python3.11/site-packages" \
+        > /tmp/lerobot-venv/lib/python3.11/site-packages/zz_edgevla.pth
+    /tmp/lerobot-venv/bin/pip install --no-deps lerobot==0.4.4
+    /tmp/lerobot-venv/bin/pip install "datasets>=4,<5" "huggingface-hub<0.36" draccus==0.10.0 \
+        "einops<0.9" jsonlines "deepdiff<9" termcolor "accelerate<2" "torch==2.13.0"
+    /tmp/lerobot-venv/bin/python tools/check_with_lerobot.py DATASET_DIR
+
+What is compared, frame by frame: every column of the data files (exactly), the task string,
+and every camera image decoded by LeRobot against the same frame decoded by our reader. It
+also asks LeRobot for action chunks and two-frame image histories through `delta_timestamps`,
+which exercises the episode boundaries (`dataset_from_index`/`dataset_to_index`) and video
+seeking by timestamp, and compares them with what our reader gives.
+
+About torchvision: lerobot 0.4.4's dataset modules import torchvision, and decode video either
+with torchcodec or with torchvision's PyAV-backed `VideoReader`. Neither has a CPU build that
+works with the project's CPU torch, so this tool puts a small stand-in `torchvision` module in
+`sys.modules` before importing lerobot (see `_install_torchvision_standin`). It is clearly not
+torchvision: `transforms` is there only to satisfy an import and fails if used, and
+`io.VideoReader` re-implements what torchvision's "pyav" backend does (open with PyAV, seek
+backward to the keyframe before a time, decode forward, pts in seconds, frames as uint8 CHW
+tensors). Everything above that - which file, which timestamps, the tolerance check, scaling to
+[0, 1] - is LeRobot's own code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _install_torchvision_standin() -> None:
+    """A stand-in `torchvision` module, ONLY for this check tool (see the module docstring)."""
+    import importlib.machinery
+
+    import av
+    import datasets  # noqa: F401  (imported first, so it records that torchvision is absent)
+    import torch
+
+    if "torchvision" in sys.modules:
+        return
+    try:
+        import torchvision  # noqa: F401  (a real, working torchvision wins)
+
+        return
+    except Exception:
+        sys.modules.pop("torchvision", None)
+
+    class _NotAvailable:
+        """Present only so `from torchvision import transforms` succeeds."""
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("torchvision stand-in: transforms are not available in this check")
+
+    class VideoReader:
+        """What torchvision's VideoReader does with backend 'pyav'."""
+
+        def __init__(self, src: str, stream: str = "video") -> None:
+            self.container = av.open(src, metadata_errors="ignore")
+            self._decoder = self.container.decode(video=0)
+
+        def __iter__(self) -> VideoReader:
+            return self
+
+        def __next__(self) -> dict:
+            try:
+                frame = next(self._decoder)
+            except av.error.EOFError:
+                raise StopIteration from None
+            pts = float(frame.pts * frame.time_base)
+            data = torch.from_numpy(frame.to_rgb().to_ndarray()).permute(2, 0, 1)
+            return {"data": data, "pts": pts}
+
+        def seek(self, time_s: float, keyframes_only: bool = False) -> VideoReader:
+            stream = self.container.streams.video[0]
+            offset = int(round(max(time_s, 0.0) / stream.time_base))
+            self.container.seek(offset, backward=True, any_frame=False, stream=stream)
+            self._decoder = self.container.decode(video=0)
+            return self
+
+    tv = types.ModuleType("torchvision")
+    tv.__doc__ = "edgevla check tool stand-in, not torchvision"
+    tv.__spec__ = importlib.machinery.ModuleSpec("torchvision", None)
+    tv.set_video_backend = lambda backend: None
+    tv.io = types.ModuleType("torchvision.io")
+    tv.io.VideoReader = VideoReader
+    tv.transforms = types.ModuleType("torchvision.transforms")
+    tv.transforms.ToTensor = _NotAvailable
+    sys.modules.update(
+        {"torchvision": tv, "torchvision.io": tv.io, "torchvision.transforms": tv.transforms}
+    )
+
+
+def _np(value: object) -> np.ndarray:
+    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+
+
+def _lerobot_image(value: object) -> np.ndarray:
+    """LeRobot's float32 [C, H, W] (or [T, C, H, W]) in [0, 1] -> uint8 [..., H, W, C]."""
+    array = _np(value)
+    return np.round(np.moveaxis(array, -3, -1) * 255.0).astype(np.uint8)
+
+
+class Report:
+    def __init__(self) -> None:
+        self.failures: list[str] = []
+
+    def check(self, ok: bool, what: str) -> None:
+        if not ok:
+            self.failures.append(what)
+            if len(self.failures) <= 20:
+                print(f"  MISMATCH: {what}")
+
+
+def _check_metadata(lr, ours, report: Report) -> None:
+    report.check(len(lr) == ours.num_frames, f"frames: lerobot {len(lr)}, ours {ours.num_frames}")
+    report.check(lr.num_episodes == ours.num_episodes, "number of episodes differs")
+    report.check(lr.fps == ours.fps, f"fps: lerobot {lr.fps}, ours {ours.fps}")
+    report.check(lr.meta.camera_keys == ours.camera_keys, "camera keys differ")
+    lr_tasks = [str(t) for t in lr.meta.tasks.index]
+    report.check(lr_tasks == ours.tasks, f"tasks: lerobot {lr_tasks}, ours {ours.tasks}")
+    ours_stats = ours.stats or {}
+    for key, feature_stats in (lr.meta.stats or {}).items():
+        for name, value in feature_stats.items():
+            mine = ours_stats.get(key, {}).get(name)
+            report.check(
+                mine is not None and np.allclose(np.asarray(value), mine),
+                f"stats {key}/{name} differ",
+            )
+    if "edgevla_meta" in lr.meta.episodes.column_names:
+        print("  LeRobot loaded the episodes table with our 'edgevla_meta' column")
+
+
+def _check_frames(lr, ours, indices: list[int], max_mae: float, report: Report) -> float:
+    worst = 0.0
+    for i in indices:
+        item, mine = lr[i], ours.frame(i)
+        for key, ft in ours.features.items():
+            if ft["dtype"] == "video":
+                theirs = _lerobot_image(item[key])
+                mae = float(np.abs(theirs.astype(int) - mine[key].astype(int)).mean())
+                worst = max(worst, mae)
+                report.check(mae <= max_mae, f"frame {i} {key}: mean abs diff {mae:.3f}")
+            else:
+                same = np.array_equal(_np(item[key]).reshape(-1), np.asarray(mine[key]).reshape(-1))
+                report.check(same, f"frame {i} {key}: {_np(item[key])} vs {mine[key]}")
+        report.check(item["task"] == mine["task"], f"frame {i} task differs")
+    return worst
+
+
+def _check_deltas(root: Path, ours, indices: list[int], max_mae: float, report: Report) -> None:
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    fps, horizon = ours.fps, 5
+    deltas = {"action": [k / fps for k in range(horizon)]}
+    for key in ours.video_keys:
+        deltas[key] = [-1 / fps, 0.0]
+    lr = LeRobotDataset(
+        "local/edgevla-check", root=root, delta_timestamps=deltas, video_backend="pyav"
+    )
+    for i in indices:
+        item = lr[i]
+        ep = int(_np(item["episode_index"]))
+        data = ours.episode(ep, images=True)
+        start = ours.episode_meta(ep)["dataset_from_index"]
+        n = len(data["action"])
+        j = i - start
+        want_idx = [min(max(j + k, 0), n - 1) for k in range(horizon)]
+        report.check(
+            np.array_equal(_np(item["action"]), data["action"][want_idx]),
+            f"frame {i}: action chunk differs",
+        )
+        pad = [j + k >= n for k in range(horizon)]
+        report.check(list(_np(item["action_is_pad"])) == pad, f"frame {i}: action padding differs")
+        for key in ours.video_keys:
+            hist = [min(max(j - 1, 0), n - 1), j]
+            theirs = _lerobot_image(item[key])
+            mae = float(np.abs(theirs.astype(int) - data[key][hist].astype(int)).mean())
+            report.check(mae <= max_mae, f"frame {i} {key} history: mean abs diff {mae:.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", type=Path, help="a LeRobot v3.0 dataset directory")
+    parser.add_argument("--frames", type=int, default=200, help="frames to compare (spread out)")
+    parser.add_argument(
+        "--max-mae", type=float, default=1.0, help="largest mean abs pixel difference accepted"
+    )
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(REPO / "src"))
+    _install_torchvision_standin()
+    import lerobot
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from edgevla.dataset.reader import DatasetReader
+
+    root = args.dataset.resolve()
+    print(f"lerobot {getattr(lerobot, '__version__', '?')} loading {root}")
+    lr = LeRobotDataset("local/edgevla-check", root=root, video_backend="pyav")
+    ours = DatasetReader.open(root)
+    print(f"  {lr.num_episodes} episodes, {len(lr)} frames, cameras {lr.meta.camera_keys}")
+    report = Report()
+    _check_metadata(lr, ours, report)
+    count = min(args.frames, ours.num_frames)
+    indices = sorted({int(i) for i in np.linspace(0, ours.num_frames - 1, count).round()})
+    worst = _check_frames(lr, ours, indices, args.max_mae, report)
+    _check_deltas(root, ours, indices[:: max(1, len(indices) // 20)], args.max_mae, report)
+    print(f"  compared {len(indices)} frames; worst image mean abs diff {worst:.3f}")
+    if report.failures:
+        print(f"FAIL: {len(report.failures)} mismatches")
+        return 1
+    print("OK: LeRobot reads the dataset without conversion and agrees with DatasetReader")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
