@@ -1,1 +1,10 @@
-"""edgevla.policies — see DESIGN §2."""
+"""edgevla.policies — ACT and SmolVLA with LeRobot-compatible weights (DESIGN §2).
+
+- `checkpoint`: `load_policy(path)` / `save_pretrained(policy, dir)` in LeRobot's layout
+- `chunk_policy`: `TorchChunkPolicy`, any loaded policy as a ChunkPolicy
+- `normalization`: LeRobot's MEAN_STD / MIN_MAX / QUANTILES formulas and stats files
+- `processors`: LeRobot processor pipeline files (JSON + safetensors state)
+- `registry`: policy types by config "type" (act, smolvla)
+- `resnet`: torchvision-named ResNet trunk with frozen batch norm
+- `act`: the Action Chunking Transformer
+"""

@@ -1,0 +1,1 @@
+"""Training: dataset -> batches -> optimizer steps -> LeRobot-layout checkpoints, resumable."""

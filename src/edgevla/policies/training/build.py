@@ -1,0 +1,55 @@
+"""Build a fresh policy for a dataset: its features become the policy's inputs/outputs and
+the training split's statistics its normalization (the held-out cluster never leaks in)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+from edgevla.dataset import stats as dataset_stats
+from edgevla.dataset.reader import DatasetReader
+from edgevla.features import ACTION_KEY, STATE_KEY
+from edgevla.policies.types import FeatureType, PolicyFeature
+
+
+def split_stats(reader: DatasetReader, episodes: Sequence[int]) -> dict[str, Any]:
+    """Dataset statistics over `episodes` only, merged from the per-episode stats."""
+    return dataset_stats.aggregate([reader.episode_stats(i) for i in episodes])
+
+
+def dataset_features(
+    reader: DatasetReader, camera_keys: Sequence[str]
+) -> tuple[dict[str, PolicyFeature], dict[str, PolicyFeature]]:
+    feats = reader.features
+    inputs = {STATE_KEY: PolicyFeature(FeatureType.STATE, tuple(feats[STATE_KEY]["shape"]))}
+    for key in camera_keys:
+        h, w, c = feats[key]["shape"]
+        inputs[key] = PolicyFeature(FeatureType.VISUAL, (c, h, w))
+    outputs = {ACTION_KEY: PolicyFeature(FeatureType.ACTION, tuple(feats[ACTION_KEY]["shape"]))}
+    return inputs, outputs
+
+
+def build_policy(
+    policy_type: str,
+    reader: DatasetReader,
+    train_episodes: Sequence[int],
+    camera_keys: Sequence[str],
+    overrides: dict[str, Any],
+) -> nn.Module:
+    inputs, outputs = dataset_features(reader, camera_keys)
+    stats = split_stats(reader, train_episodes)
+    if policy_type == "act":
+        from edgevla.policies.act.config import ACTConfig
+        from edgevla.policies.act.policy import ACTPolicy
+
+        # No hub here: the backbone starts from random weights, not ImageNet's.
+        fields = {"pretrained_backbone_weights": None, **overrides}
+        config = ACTConfig(input_features=inputs, output_features=outputs, **fields)
+        return ACTPolicy(config, stats=stats)
+    if policy_type == "smolvla":
+        from edgevla.policies.smolvla import build_for_training
+
+        return build_for_training(inputs, outputs, stats, overrides)
+    raise ValueError(f"unknown policy type {policy_type!r}; known: act, smolvla")
