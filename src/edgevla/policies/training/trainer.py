@@ -80,7 +80,11 @@ class Trainer:
             torch.set_num_threads(cfg.num_threads)
         reader = DatasetReader.open(cfg.dataset)
         train_eps = reader.episodes_in_split("train")
-        val_eps = [e for e in reader.episodes_in_split("validation") if e not in set(train_eps)]
+        try:
+            held_out = reader.episodes_in_split("validation")
+        except KeyError:  # a dataset without a held-out split: no validation loss
+            held_out = []
+        val_eps = [e for e in held_out if e not in set(train_eps)]
         cams = self._camera_keys(reader)
         torch.manual_seed(cfg.seed)
         policy = build_policy(cfg.policy, reader, train_eps, cams, dict(cfg.policy_overrides))
