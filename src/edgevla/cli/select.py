@@ -1,0 +1,55 @@
+"""`edgevla select`: evaluate every checkpoint of a run closed-loop; pick by success, not loss."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from edgevla.cli import CliError
+from edgevla.cli.eval import add_protocol_arguments, protocol_config, result_table
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, type=Path, help="training run directory")
+    add_protocol_arguments(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgevla.configio import config_to_dict
+    from edgevla.evaluate.policies import load_chunk_policy
+    from edgevla.evaluate.selection import select
+
+    cfg = args.run / "train_config.json"
+    dataset = json.loads(cfg.read_text()).get("dataset") if cfg.is_file() else None
+    protocol = protocol_config(args, dataset)
+
+    def show(step: int, result) -> None:
+        if not args.no_progress:
+            row = result.row()
+            print(f"checkpoint {step}: global {row['global_accuracy']}", flush=True)
+
+    try:
+        chosen, evaluated = select(args.run, protocol, lambda p: load_chunk_policy(str(p)), show)
+    except FileNotFoundError as e:
+        raise CliError(str(e)) from None
+    rows = [{"policy": f"step {e.step}", **e.row} for e in evaluated]
+    table = result_table(rows)
+    print(table)
+    print(f"\nselected: step {chosen.step} ({chosen.path})")
+    (args.run / "selection.md").write_text(f"{table}\n\nselected: step {chosen.step}\n")
+    data = {
+        "protocol": config_to_dict(protocol),
+        "checkpoints": [{"step": e.step, "path": str(e.path), **e.row} for e in evaluated],
+        "selected": {"step": chosen.step, "path": str(chosen.path)},
+        "rule": "best global accuracy; validation accuracy breaks ties; then the earlier step",
+    }
+    (args.run / "selection.json").write_text(json.dumps(data, indent=2))
+    link = args.run / "checkpoints" / "selected"
+    tmp = link.with_name(".selected.tmp")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(chosen.path.name)
+    os.replace(tmp, link)
+    return 0

@@ -1,0 +1,22 @@
+"""Resolve what the user named with `--policy` into a ChunkPolicy: a checkpoint directory
+(LeRobot layout, any registered type) or `scripted` (the sim expert planning chunks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgevla.runtime.types import ChunkPolicy
+
+
+def load_chunk_policy(name: str, fps: float = 30.0) -> ChunkPolicy:
+    if name == "scripted":
+        from edgevla.sim.scripted_policy import ScriptedChunkPolicy
+
+        return ScriptedChunkPolicy()
+    path = Path(name)
+    if not path.exists():
+        raise FileNotFoundError(f"--policy {name}: no such checkpoint directory (or 'scripted')")
+    from edgevla.policies.checkpoint import load_policy
+    from edgevla.policies.chunk_policy import TorchChunkPolicy
+
+    return TorchChunkPolicy(load_policy(path), fps=fps)
