@@ -148,8 +148,10 @@ class VideoEncoder:
                     for packet in stream.encode(video_frame):
                         container.mux(packet)
                     index += 1
-                if not self._cancel.is_set():
-                    for packet in stream.encode():
+                # Always flush (SVT-AV1 complains on stderr otherwise); a cancelled episode's
+                # packets are simply not written.
+                for packet in stream.encode():
+                    if not self._cancel.is_set():
                         container.mux(packet)
         except BaseException as e:  # handed to the caller's thread, never swallowed
             self._error = e
