@@ -111,3 +111,34 @@ def test_training_refuses_a_non_empty_run_dir(dataset, tmp_path):
     with pytest.raises(FileExistsError, match="--resume"):
         Trainer(_config(dataset, out, steps=1), progress=False).run()
     assert (out / "x").read_text() == "keep"
+
+
+def test_smolvla_trains_through_the_same_trainer_and_reloads(dataset, tmp_path):
+    from edgevla.policies.smolvla.testing import write_vlm_folder
+
+    vlm = write_vlm_folder(tmp_path / "tiny-vlm")
+    overrides = {
+        "vlm_model_name": str(vlm),
+        "chunk_size": 8,
+        "n_action_steps": 8,
+        "num_steps": 2,
+        "num_vlm_layers": 2,
+        "resize_imgs_with_padding": [64, 64],
+    }
+    config = TrainConfig(
+        policy="smolvla",
+        dataset=str(dataset),
+        output_dir=str(tmp_path / "run"),
+        steps=2,
+        batch_size=2,
+        save_every=2,
+        log_every=1,
+        seed=3,
+        policy_overrides=overrides,
+        num_threads=1,
+    )
+    run = Trainer(config, progress=False).run()
+    log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    assert len(log) == 2 and all(np.isfinite(r["loss"]) for r in log)
+    policy = load_policy(run)
+    assert policy.config.type == "smolvla" and policy.config.chunk_size == 8

@@ -17,6 +17,12 @@ def load_chunk_policy(name: str, fps: float = 30.0) -> ChunkPolicy:
     if not path.exists():
         raise FileNotFoundError(f"--policy {name}: no such checkpoint directory (or 'scripted')")
     from edgevla.policies.checkpoint import load_policy
+
+    policy = load_policy(path)
+    if policy.config.type == "smolvla":  # needs the task string and seeded flow noise
+        from edgevla.policies.smolvla.chunk_policy import SmolVLAChunkPolicy
+
+        return SmolVLAChunkPolicy(policy, fps=fps, seed=0)
     from edgevla.policies.chunk_policy import TorchChunkPolicy
 
-    return TorchChunkPolicy(load_policy(path), fps=fps)
+    return TorchChunkPolicy(policy, fps=fps)

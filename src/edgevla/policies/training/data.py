@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 from edgevla.dataset.reader import DatasetReader
-from edgevla.features import ACTION_KEY, STATE_KEY
+from edgevla.features import ACTION_KEY, STATE_KEY, TASK_KEY
 
 ACTION_PAD_KEY = "action_is_pad"
 
@@ -29,6 +29,8 @@ class SplitFrames:
     images: dict[str, np.ndarray]  # key -> uint8[N, H, W, 3]
     episode_end: np.ndarray  # int64[N]: exclusive end index of the frame's episode
     episodes: list[int]
+    task_index: np.ndarray  # int64[N] into `tasks`
+    tasks: list[str]
 
     def __len__(self) -> int:
         return int(self.states.shape[0])
@@ -44,6 +46,8 @@ def load_split(
         raise ValueError(f"no episodes to load from {reader.root}")
     states, actions, ends = [], [], []
     images: dict[str, list[np.ndarray]] = {k: [] for k in camera_keys}
+    tasks: list[str] = []
+    task_index: list[np.ndarray] = []
     total = 0
     for ep in tqdm(episodes, desc="decoding episodes", unit="ep", disable=not progress):
         data = reader.episode(ep, images=list(camera_keys) if camera_keys else False)
@@ -54,18 +58,23 @@ def load_split(
             images[k].append(data[k])
         total += n
         ends.append(np.full(n, total, dtype=np.int64))
+        if data["task"] not in tasks:
+            tasks.append(data["task"])
+        task_index.append(np.full(n, tasks.index(data["task"]), dtype=np.int64))
     return SplitFrames(
         np.concatenate(states),
         np.concatenate(actions),
         {k: np.concatenate(v) for k, v in images.items()},
         np.concatenate(ends),
         list(episodes),
+        np.concatenate(task_index),
+        tasks,
     )
 
 
 def make_batch(frames: SplitFrames, index: np.ndarray, chunk_size: int) -> dict[str, torch.Tensor]:
     """Un-normalized batch: state [B, S], images [B, 3, H, W] in [0, 1], action [B, T, A],
-    action_is_pad bool[B, T] (LeRobot's names and layout)."""
+    action_is_pad bool[B, T], task list[str] (LeRobot's names and layout)."""
     index = np.asarray(index, dtype=np.int64)
     steps = index[:, None] + np.arange(chunk_size)[None, :]  # [B, T]
     ends = frames.episode_end[index][:, None]
@@ -75,6 +84,7 @@ def make_batch(frames: SplitFrames, index: np.ndarray, chunk_size: int) -> dict[
         STATE_KEY: torch.from_numpy(frames.states[index]),
         ACTION_KEY: torch.from_numpy(frames.actions[steps]),
         ACTION_PAD_KEY: torch.from_numpy(pad),
+        TASK_KEY: [frames.tasks[i] for i in frames.task_index[index]],
     }
     for key, array in frames.images.items():
         batch[key] = torch.from_numpy(array[index]).permute(0, 3, 1, 2).float().div_(255.0)

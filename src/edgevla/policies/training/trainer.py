@@ -89,8 +89,13 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         policy = build_policy(cfg.policy, reader, train_eps, cams, dict(cfg.policy_overrides))
         lr = cfg.lr if cfg.lr is not None else policy.config.optimizer_lr
+        pconf = policy.config  # the policy's own optimizer preset (LeRobot's), where it has one
         optimizer = torch.optim.AdamW(
-            policy.optim_param_groups(), lr=lr, weight_decay=policy.config.optimizer_weight_decay
+            policy.optim_param_groups(),
+            lr=lr,
+            weight_decay=pconf.optimizer_weight_decay,
+            betas=tuple(getattr(pconf, "optimizer_betas", (0.9, 0.999))),
+            eps=getattr(pconf, "optimizer_eps", 1e-8),
         )
         scheduler = _scheduler(optimizer, cfg)
         sampler = torch.Generator().manual_seed(cfg.seed)

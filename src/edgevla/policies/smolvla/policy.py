@@ -1,0 +1,259 @@
+"""SmolVLAPolicy: the network as `self.model` (keys read `model.*`, as LeRobot's), its loss, chunk
+prediction, LeRobot's per-step `select_action`, and the task tokenizer.
+
+Like ACT here and LeRobot, `forward`, `predict_action_chunk` and `select_action` take an already
+normalized batch: float images [B, 3, H, W] in [0, 1] under their feature keys, the state, and
+either LeRobot's language keys (token ids + attention mask) or a `task` string / list of strings,
+which the policy tokenizes as LeRobot's preprocessor would. Normalization stays beside the
+network (plain Normalizers, no buffers), so `state_dict()` holds exactly LeRobot's keys.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from transformers import PreTrainedTokenizerBase, SmolVLMConfig
+
+from edgevla.features import ACTION_KEY, STATE_KEY, TASK_KEY
+from edgevla.policies.normalization import Normalizer
+from edgevla.policies.processors import ProcessorPipeline
+from edgevla.policies.smolvla.config import SMOLVLM2_500M, TYPE_NAME, SmolVLAConfig
+from edgevla.policies.smolvla.model import VLAFlowMatching
+from edgevla.policies.smolvla.preprocess import pad_vector, prepare_image
+from edgevla.policies.smolvla.tokenizer import image_special_token_ids, tokenize_tasks
+from edgevla.policies.smolvla.vlm import smolvlm2_500m_config
+
+LANGUAGE_TOKENS_KEY = "observation.language.tokens"
+LANGUAGE_MASK_KEY = "observation.language.attention_mask"
+
+
+@dataclass(frozen=True)
+class TaskTokenSettings:
+    """How tasks are tokenized: LeRobot keeps these in its tokenizer processor step."""
+
+    max_length: int
+    padding: str = "longest"
+
+
+class SmolVLAPolicy(nn.Module):
+    name = TYPE_NAME
+
+    def __init__(
+        self,
+        config: SmolVLAConfig,
+        stats: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        vlm_config: SmolVLMConfig | None = None,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        preprocessor: Normalizer | None = None,
+        postprocessor: Normalizer | None = None,
+        rename_map: Mapping[str, str] | None = None,
+        pipelines: tuple[ProcessorPipeline, ProcessorPipeline] | None = None,
+        task_tokens: TaskTokenSettings | None = None,
+    ) -> None:
+        """Random weights from `config` and dataset `stats` (or ready normalizers). No I/O.
+
+        `vlm_config` is the VLM's transformers config; it may be left out only for SmolVLM2-500M,
+        whose numbers are built in (see `edgevla.policies.smolvla.vlm.load_vlm_config` for local
+        folders). `tokenizer` may come later (`set_tokenizer`); it is needed to tokenize tasks.
+        """
+        super().__init__()
+        if vlm_config is None:
+            if config.vlm_model_name != SMOLVLM2_500M:
+                raise ValueError(
+                    f"vlm_config is needed for vlm_model_name={config.vlm_model_name!r}; read it "
+                    "with edgevla.policies.smolvla.load_vlm_config or use build_policy"
+                )
+            vlm_config = smolvlm2_500m_config()
+        self.config = config
+        self.model = VLAFlowMatching(config, vlm_config)
+        norm_map = config.norm_map
+        if preprocessor is None:
+            features = {**config.input_features, **config.output_features}
+            preprocessor = Normalizer(features, norm_map, stats, where="SmolVLAPolicy stats")
+        if postprocessor is None:
+            postprocessor = Normalizer(
+                config.output_features, norm_map, stats, where="SmolVLAPolicy stats"
+            )
+        self.preprocessor = preprocessor
+        self.postprocessor = postprocessor
+        self.rename_map = dict(rename_map or {})
+        self.pipelines = pipelines
+        self.task_tokens = task_tokens or TaskTokenSettings(
+            config.tokenizer_max_length, config.pad_language_to
+        )
+        self.tokenizer: PreTrainedTokenizerBase | None = None
+        self.tokenizer_error = "no tokenizer was given (SmolVLAPolicy.set_tokenizer)"
+        if tokenizer is not None:
+            self.set_tokenizer(tokenizer)
+        self.reset()
+
+    @classmethod
+    def for_loading(
+        cls,
+        config: SmolVLAConfig,
+        *,
+        preprocessor: Normalizer,
+        postprocessor: Normalizer,
+        **kwargs: Any,
+    ) -> SmolVLAPolicy:
+        """A policy whose weights are left uninitialized, for a state_dict to fill next.
+
+        Built on the meta device and then given CPU memory, which skips the random
+        initialization (seconds at full size); every weight must then be loaded.
+        """
+        with torch.device("meta"):
+            policy = cls(config, preprocessor=preprocessor, postprocessor=postprocessor, **kwargs)
+        policy.to_empty(device="cpu")
+        policy.model.vlm_with_expert.reset_rotary_buffers()
+        return policy
+
+    # --- tokenizer --------------------------------------------------------------------------
+
+    def set_tokenizer(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        """Use `tokenizer` for tasks; its ids must fit the VLM's vocabulary."""
+        vocab = self.model.vlm_with_expert.text_model.config.vocab_size
+        if len(tokenizer) > vocab:
+            raise ValueError(
+                f"the tokenizer has {len(tokenizer)} tokens but the VLM's vocabulary has {vocab}"
+            )
+        if self.config.add_image_special_tokens:
+            self.model.image_token_ids = image_special_token_ids(tokenizer)
+        self.tokenizer = tokenizer
+
+    def tokenize(self, tasks: str | Sequence[str]) -> tuple[Tensor, Tensor]:
+        """Task(s) -> (ids int64[B, L], mask bool[B, L]) as LeRobot's preprocessor makes them."""
+        if self.tokenizer is None:
+            raise RuntimeError(f"SmolVLA cannot tokenize the task: {self.tokenizer_error}")
+        tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+        settings = self.task_tokens
+        return tokenize_tasks(self.tokenizer, tasks, settings.max_length, settings.padding)
+
+    # --- batch preparation -------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget queued actions; call at the start of every episode."""
+        self._action_queue: deque[Tensor] = deque(maxlen=self.config.n_action_steps)
+
+    def prepare_images(self, batch: Mapping[str, Any]) -> tuple[list[Tensor], list[Tensor]]:
+        """Cameras present in the batch, in config order -> SigLIP inputs and bool[B] masks.
+
+        Up to `empty_cameras` missing cameras become all -1 images with a False mask, as in
+        LeRobot; a `<key>_padding_mask` entry, if given, masks a camera out.
+        """
+        keys = list(self.config.image_features)
+        present = [k for k in keys if k in batch]
+        if not present:
+            raise KeyError(f"the batch has none of the cameras {keys}; it has {sorted(batch)}")
+        missing = [k for k in keys if k not in batch]
+        if len(missing) > self.config.empty_cameras:
+            raise KeyError(
+                f"the batch lacks cameras {missing}; only {self.config.empty_cameras} may be "
+                "missing (empty_cameras)"
+            )
+        images, masks = [], []
+        for key in present:
+            image = prepare_image(batch[key], self.config.resize_imgs_with_padding)
+            if f"{key}_padding_mask" in batch:
+                mask = batch[f"{key}_padding_mask"].bool()
+            else:
+                mask = torch.ones(image.shape[0], dtype=torch.bool, device=image.device)
+            images.append(image)
+            masks.append(mask)
+        for _ in missing:
+            images.append(torch.ones_like(images[-1]) * -1)
+            masks.append(torch.zeros_like(masks[-1]))
+        return images, masks
+
+    def prepare_state(self, batch: Mapping[str, Any]) -> Tensor:
+        """float[B, D] (or [B, T, D]: the last step) -> float[B, max_state_dim]."""
+        if STATE_KEY not in batch:
+            raise KeyError(f"the batch lacks {STATE_KEY!r}; it has {sorted(batch)}")
+        state = batch[STATE_KEY]
+        state = state[:, -1, :] if state.ndim > 2 else state
+        return pad_vector(state, self.config.max_state_dim)
+
+    def prepare_language(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
+        """LeRobot's token keys if present, else the batch's `task` tokenized here."""
+        if LANGUAGE_TOKENS_KEY in batch:
+            return batch[LANGUAGE_TOKENS_KEY], batch[LANGUAGE_MASK_KEY].bool()
+        if TASK_KEY not in batch:
+            raise KeyError(
+                f"the batch needs {LANGUAGE_TOKENS_KEY!r} + {LANGUAGE_MASK_KEY!r} or a "
+                f"{TASK_KEY!r} string; it has {sorted(batch)}"
+            )
+        tokens, mask = self.tokenize(batch[TASK_KEY])
+        device = self.model.state_proj.weight.device
+        return tokens.to(device), mask.to(device)
+
+    def prepare_inputs(
+        self, batch: Mapping[str, Any]
+    ) -> tuple[list[Tensor], list[Tensor], Tensor, Tensor, Tensor]:
+        images, masks = self.prepare_images(batch)
+        tokens, lang_masks = self.prepare_language(batch)
+        return images, masks, tokens, lang_masks, self.prepare_state(batch)
+
+    # --- inference ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def predict_action_chunk(
+        self,
+        batch: Mapping[str, Any],
+        noise: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Normalized batch -> normalized actions float[B, chunk_size, action_dim] (eval mode).
+
+        noise: float[B, chunk_size, max_action_dim], drawn (from `generator`) when None.
+        """
+        self.eval()
+        actions = self.model.sample_actions(
+            *self.prepare_inputs(batch), noise=noise, generator=generator
+        )
+        return actions[:, :, : self.config.action_feature.shape[0]]
+
+    @torch.no_grad()
+    def select_action(self, batch: Mapping[str, Any], noise: Tensor | None = None) -> Tensor:
+        """One normalized action float[B, A] per call, refilling a queue of n_action_steps."""
+        if not self._action_queue:
+            chunk = self.predict_action_chunk(batch, noise)[:, : self.config.n_action_steps]
+            self._action_queue.extend(chunk.transpose(0, 1))
+        return self._action_queue.popleft()
+
+    # --- training -----------------------------------------------------------------------------
+
+    def forward(
+        self,
+        batch: Mapping[str, Any],
+        noise: Tensor | None = None,
+        time: Tensor | None = None,
+        reduction: str = "mean",
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Flow-matching loss on a normalized batch with `action` float[B, chunk_size, A].
+
+        The mean over every step and all max_action_dim dims, padded ones included, exactly as
+        LeRobot 0.4.4 computes it (its padding mask reads a key, "actions_id_pad", that no dataset
+        provides, so `action_is_pad` never reaches the loss there either). reduction="none"
+        gives per-sample losses float[B].
+        """
+        if ACTION_KEY not in batch:
+            raise KeyError(f"the batch lacks {ACTION_KEY!r}; it has {sorted(batch)}")
+        actions = pad_vector(batch[ACTION_KEY], self.config.max_action_dim)
+        losses = self.model(*self.prepare_inputs(batch), actions, noise, time)
+        info = {"losses_after_forward": losses.detach().mean().item()}
+        if reduction == "none":
+            per_sample = losses.mean(dim=(1, 2))
+            info["loss"] = per_sample.detach().mean().item()
+            return per_sample, info
+        loss = losses.mean()
+        info["loss"] = loss.item()
+        return loss, info
+
+    def optim_param_groups(self) -> list[dict[str, Any]]:
+        """One AdamW group with every trainable parameter (LeRobot's get_optim_params)."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
