@@ -4,7 +4,9 @@ and latency models, the control loop, and the async feasibility planner. numpy o
 
 from edgevla.runtime.action_queue import ActionQueue, MergeReport, QueueCounters
 from edgevla.runtime.aggregators import AGGREGATORS, get_aggregator
+from edgevla.runtime.alignment import ALIGNMENTS, align_by_state
 from edgevla.runtime.clocks import VirtualClock, WallClock
+from edgevla.runtime.inference import RetrySchedule
 from edgevla.runtime.latency import (
     PROFILES,
     DistributionLatency,
@@ -14,6 +16,7 @@ from edgevla.runtime.latency import (
     profile,
 )
 from edgevla.runtime.loop import ControlLoop
+from edgevla.runtime.realtime import realtime_priority
 from edgevla.runtime.records import EpisodeResult, EpisodeStart, TickRecord
 from edgevla.runtime.subscribers import QueueSizeRecorder, plot_queue_size
 from edgevla.runtime.triggers import (
@@ -23,10 +26,19 @@ from edgevla.runtime.triggers import (
     ThresholdTrigger,
     make_trigger,
 )
-from edgevla.runtime.types import ActionChunk, ChunkPolicy, Environment, PolicySpec
+from edgevla.runtime.types import (
+    FLOAT_FEATURES,
+    ActionChunk,
+    ChunkPolicy,
+    Environment,
+    PolicySpec,
+    PolicyUnavailable,
+)
 
 __all__ = [
     "AGGREGATORS",
+    "ALIGNMENTS",
+    "FLOAT_FEATURES",
     "PROFILES",
     "TRIGGERS",
     "ActionChunk",
@@ -41,17 +53,21 @@ __all__ = [
     "LatencyAwareTrigger",
     "MergeReport",
     "PolicySpec",
+    "PolicyUnavailable",
     "QueueCounters",
     "QueueSizeRecorder",
+    "RetrySchedule",
     "SampledLatency",
     "SyncTrigger",
     "ThresholdTrigger",
     "TickRecord",
     "VirtualClock",
     "WallClock",
+    "align_by_state",
     "get_aggregator",
     "latency_model_from_string",
     "make_trigger",
     "plot_queue_size",
     "profile",
+    "realtime_priority",
 ]

@@ -92,12 +92,26 @@ class ActionQueue:
             self._c["popped"] += 1
             return self._items.popleft()[1]
 
-    def merge(self, chunk: ActionChunk, now_tick: int, aggregator: Aggregator) -> MergeReport:
+    def merge(
+        self,
+        chunk: ActionChunk,
+        now_tick: int,
+        aggregator: Aggregator,
+        *,
+        min_blend: int = 0,
+        hold: np.ndarray | None = None,
+    ) -> MergeReport:
         """Merge `chunk` (actions[i] is for tick chunk.timestep + i) at control tick `now_tick`.
 
         Drops the chunk's actions for ticks before `now_tick`, blends the ones whose tick is
         still queued with `aggregator(old, new)`, appends the rest, and drops queued actions
         past the chunk's last tick.
+
+        min_blend: blend at least this many of the chunk's first fresh actions even where the
+        queue holds fewer. The missing `old` rows continue the last queued action — or `hold`,
+        the target the arm holds now, when nothing is queued — with the new chunk's own
+        motion, so what is blended away is only the offset between the two: a chunk landing
+        on a short or dry queue is entered without a jump and without a speed-up.
         """
         actions = np.asarray(chunk.actions, dtype=np.float32)
         if actions.ndim != 2 or actions.shape[1] != self.action_dim:
@@ -118,9 +132,17 @@ class ActionQueue:
             overlap = [(ts, a) for ts, a in self._items if start <= ts < end]
             superseded = len(self._items) - len(before) - len(overlap)
             fresh = fresh.copy()
-            if overlap:
-                rows = np.array([ts - start for ts, _ in overlap])
-                old = np.stack([a for _, a in overlap])
+            rows = [ts - start for ts, _ in overlap]
+            olds = [a for _, a in overlap]
+            if len(rows) < min_blend and rows == list(range(len(rows))):  # contiguous
+                base, ref = _pad_reference(olds, before, hold, fresh, actions, stale)
+                if base is not None:
+                    for i in range(len(rows), min(min_blend, len(fresh))):
+                        rows.append(i)
+                        olds.append(base + (fresh[i] - ref))
+            if rows:
+                old = np.stack(olds).astype(np.float32)
+                rows = np.asarray(rows)
                 blended = np.asarray(aggregator(old, fresh[rows]), dtype=np.float32)
                 if blended.shape != old.shape:
                     raise ValueError(
@@ -130,9 +152,21 @@ class ActionQueue:
             self._items = deque(before)
             self._items.extend((start + i, fresh[i]) for i in range(len(fresh)))
             appended = len(fresh) - len(overlap)
-            self._c["blended"] += len(overlap)
+            self._c["blended"] += len(rows)
             self._c["appended"] += appended
             self._c["superseded"] += superseded
             return MergeReport(
-                stale=stale, blended=len(overlap), appended=appended, superseded=superseded
+                stale=stale, blended=len(rows), appended=appended, superseded=superseded
             )
+
+
+def _pad_reference(olds, before, hold, fresh, actions, stale):
+    """(base, ref): the old plan's last target and the new chunk's target for the same tick,
+    or (None, None) when there is nothing to blend. A chunk with nothing stale landing on a
+    dry queue starts where it was planned from — the pose the arm holds — so it needs none."""
+    if olds:
+        return olds[-1], fresh[len(olds) - 1]
+    base = before[-1][1] if before else hold
+    if base is None or stale == 0:
+        return None, None
+    return np.asarray(base, dtype=np.float32), actions[stale - 1]

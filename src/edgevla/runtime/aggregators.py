@@ -63,8 +63,9 @@ def crossfade(old: np.ndarray, new: np.ndarray) -> np.ndarray:
 
     The first overlapping step moves only 1/K of the way towards the new plan, the last one is
     the new plan exactly, so the step after the overlap (pure new) continues without a jump.
-    With K = 1 it equals `latest_only`: a longer overlap (a larger trigger margin) gives a
-    smoother hand-over.
+    With K = 1 it equals `latest_only`: a longer overlap gives a smoother hand-over, so the
+    control loop blends at least `crossfade_min_s` (0.2 s) — continuing the queued plan, or the
+    held target, with the new chunk's motion where the queue is shorter (ActionQueue.merge).
     """
     _check(old, new)
     k = old.shape[0]

@@ -28,17 +28,26 @@ class Clock(Protocol):
 
 
 class WallClock:
-    """Real time from `time.perf_counter`; `wait_until` sleeps (never busy-waits)."""
+    """Real time from `time.perf_counter`. `wait_until` sleeps until `spin_s` before the
+    deadline, then polls the clock: a sleep may end late by the kernel's timer slack and
+    wake-up latency, a short poll does not. spin_s=0 only sleeps."""
 
     virtual = False
+
+    def __init__(self, spin_s: float = 0.0005) -> None:
+        if not 0.0 <= spin_s <= 0.01:
+            raise ValueError(f"spin_s must be in [0, 0.01] seconds, got {spin_s}")
+        self.spin_s = float(spin_s)
 
     def now(self) -> float:
         return time.perf_counter()
 
     def wait_until(self, t: float) -> None:
-        delay = t - time.perf_counter()
+        delay = t - time.perf_counter() - self.spin_s
         if delay > 0:
             time.sleep(delay)
+        while time.perf_counter() < t:
+            pass
 
 
 class VirtualClock:

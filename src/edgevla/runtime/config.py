@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgevla.runtime.aggregators import get_aggregator
+from edgevla.runtime.alignment import ALIGNMENTS
 from edgevla.runtime.clocks import Clock, VirtualClock, WallClock
 from edgevla.runtime.latency import LatencyModel, latency_model_from_string
 from edgevla.runtime.triggers import TRIGGERS, LatencyAwareTrigger, Trigger, make_trigger
@@ -29,6 +30,8 @@ class RuntimeConfig:
     margin_s: float = 0.1  # trigger "latency_aware" only
     percentile: float = 95.0  # trigger "latency_aware" only
     initial_latency_s: float | None = None  # latency_aware prior; None: the model's percentile
+    align: str = "state"  # where an arriving chunk starts: "state" or "time" (runtime.alignment)
+    crossfade_min_s: float = 0.2  # crossfade only: blend at least this long (0: the overlap)
 
     def __post_init__(self) -> None:
         if self.trigger not in TRIGGERS:
@@ -36,6 +39,14 @@ class RuntimeConfig:
                 f"unknown trigger {self.trigger!r}; expected one of: {', '.join(TRIGGERS)}"
             )
         get_aggregator(self.aggregator)  # raises with the known names
+        if self.align not in ALIGNMENTS:
+            raise ValueError(f"unknown align {self.align!r}; expected one of: {ALIGNMENTS}")
+        if not self.crossfade_min_s >= 0:
+            raise ValueError(f"crossfade_min_s must be >= 0 seconds, got {self.crossfade_min_s}")
+        if self.actions_per_chunk is not None and self.actions_per_chunk < 1:
+            raise ValueError(
+                f"actions_per_chunk must be >= 1 or None, got {self.actions_per_chunk}"
+            )
         if self.latency != "wall":
             self.latency_model()  # fail at config time, not mid-run
         if (
@@ -46,6 +57,7 @@ class RuntimeConfig:
             raise ValueError(
                 "latency_aware on the wall clock needs initial_latency_s (a measured or profiled estimate)"
             )
+        self.build_trigger()  # threshold, margin, percentile: checked by the trigger itself
 
     def latency_model(self) -> LatencyModel:
         if self.latency == "wall":

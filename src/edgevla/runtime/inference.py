@@ -5,18 +5,26 @@ The control loop is the same in virtual and wall-clock time; only this piece dif
   holds it back until tick t + ceil(L·fps), L drawn from the virtual clock's latency model.
 - `ThreadedInference` runs `predict_chunk` on a worker thread so a slow policy never blocks a
   tick; it keeps only the newest pending request (an older one would plan from a stale view).
+  When the policy is unavailable (`PolicyUnavailable`: a server down), the failed request is
+  dropped — never retried with its now-stale observation — and the worker calls the policy's
+  `reconnect()` with backoff while the loop holds the arm; afterwards the trigger asks again
+  with a fresh observation.
 Both report the measured latency of each chunk so triggers can learn it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from dataclasses import dataclass
 from typing import Protocol
 
 from edgevla.runtime.clocks import Clock, VirtualClock
-from edgevla.runtime.types import ActionChunk, ChunkPolicy, Observation
+from edgevla.runtime.realtime import worker_scheduling
+from edgevla.runtime.types import ActionChunk, ChunkPolicy, Observation, PolicyUnavailable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,9 @@ class Inference(Protocol):
     clock: Clock
     in_flight: bool
     replaced: int  # pending requests overwritten by a newer one before they started
+    unavailable: bool  # the policy cannot answer now (reconnecting): the arm holds
+    outages: int  # requests that failed with PolicyUnavailable
+    reconnects: int  # successful reconnects after an outage
 
     def submit(self, observation: Observation, tick: int) -> None: ...
 
@@ -46,6 +57,9 @@ class Inference(Protocol):
 
 class VirtualInference:
     """Deterministic inference in virtual time (see module docstring)."""
+
+    unavailable = False  # virtual time has no network
+    outages = reconnects = 0
 
     def __init__(self, policy: ChunkPolicy, clock: VirtualClock, fps: float) -> None:
         self.policy, self.clock, self.fps = policy, clock, float(fps)
@@ -75,12 +89,39 @@ class VirtualInference:
         self._pending.clear()
 
 
-class ThreadedInference:
-    """A worker thread running `policy.predict_chunk`; errors resurface in `poll`."""
+@dataclass(frozen=True)
+class RetrySchedule:
+    """Waits between reconnect attempts after an outage: initial_s, x factor, capped at max_s.
+    Retries go on until they succeed or the episode ends: a robot holds until its server is
+    back."""
 
-    def __init__(self, policy: ChunkPolicy, clock: Clock) -> None:
+    initial_s: float = 0.1
+    factor: float = 2.0
+    max_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not (0 < self.initial_s <= self.max_s and self.factor >= 1):
+            raise ValueError(f"need 0 < initial_s <= max_s and factor >= 1, got {self}")
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (0-based)."""
+        return min(self.max_s, self.initial_s * self.factor ** min(attempt, 64))
+
+
+class ThreadedInference:
+    """A worker thread running `policy.predict_chunk`; errors resurface in `poll`, except
+    `PolicyUnavailable`, which the worker handles by reconnecting (see module docstring)."""
+
+    def __init__(
+        self, policy: ChunkPolicy, clock: Clock, retry: RetrySchedule | None = None
+    ) -> None:
         self.policy, self.clock = policy, clock
+        self.retry = retry or RetrySchedule()
         self.replaced = 0
+        self.outages = 0
+        self.reconnects = 0
+        self._unavailable = False
+        self._interrupt = False  # reset()/close(): stop retrying, the episode is over
         self._cond = threading.Condition()
         self._pending: tuple[Observation, int, float] | None = None
         self._busy = False
@@ -93,6 +134,11 @@ class ThreadedInference:
     def in_flight(self) -> bool:
         with self._cond:
             return self._pending is not None or self._busy
+
+    @property
+    def unavailable(self) -> bool:
+        with self._cond:
+            return self._unavailable
 
     def submit(self, observation: Observation, tick: int) -> None:
         with self._cond:
@@ -123,11 +169,14 @@ class ThreadedInference:
         """
         with self._cond:
             self._pending = None
+            self._interrupt = True
+            self._cond.notify_all()
             if not self._cond.wait_for(lambda: not self._busy, timeout_s):
                 raise TimeoutError(f"inference still running after {timeout_s} s")
+            self._interrupt = False
             self._done.clear()
             self._error = None
-            self.replaced = 0
+            self.replaced = self.outages = self.reconnects = 0
 
     def close(self, timeout_s: float = 5.0) -> None:
         with self._cond:
@@ -138,6 +187,7 @@ class ThreadedInference:
             self._thread.join(timeout_s)
 
     def _work(self) -> None:
+        worker_scheduling()  # started by a real-time control thread: not at its priority
         while True:
             with self._cond:
                 while self._pending is None and not self._closed:
@@ -148,6 +198,9 @@ class ThreadedInference:
                 self._pending, self._busy = None, True
             try:
                 chunk = self.policy.predict_chunk(observation, timestep=tick)
+            except PolicyUnavailable as e:
+                self._recover(e)
+                continue
             except BaseException as e:  # handed to the control thread, never swallowed
                 with self._cond:
                     self._error, self._busy = e, False
@@ -157,6 +210,41 @@ class ThreadedInference:
                 self._done.append(Arrival(chunk, tick, self.clock.now() - t_submit))
                 self._busy = False
                 self._cond.notify_all()
+
+    def _recover(self, error: PolicyUnavailable) -> None:
+        """Reconnect with backoff until it works, the episode ends, or a real error comes."""
+        with self._cond:
+            self.outages += 1
+            self._unavailable = True
+        log.warning("policy unavailable, holding the arm and reconnecting: %s", error)
+        reconnect = getattr(self.policy, "reconnect", None)
+        attempt = 0
+        while True:
+            with self._cond:  # wait first: a server that just went away is rarely back at once
+                self._cond.wait_for(
+                    lambda: self._interrupt or self._closed, self.retry.delay(attempt)
+                )
+                if self._interrupt or self._closed:
+                    break
+            if reconnect is None:  # nothing to re-open: the next request simply tries again
+                break
+            try:
+                reconnect()
+            except PolicyUnavailable as e:
+                attempt += 1
+                log.info("reconnect attempt %d failed: %s", attempt, e)
+                continue
+            except BaseException as e:  # e.g. the restarted server serves another policy
+                with self._cond:
+                    self._error = e
+                break
+            with self._cond:
+                self.reconnects += 1
+            log.warning("policy reachable again after %d failed attempts", attempt)
+            break
+        with self._cond:
+            self._unavailable, self._busy = False, False
+            self._cond.notify_all()
 
 
 def make_inference(policy: ChunkPolicy, clock: Clock, fps: float) -> Inference:

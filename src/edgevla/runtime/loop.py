@@ -1,9 +1,11 @@
 """The control loop (DESIGN §4), in openpi's shape: Environment + ChunkPolicy + trigger +
 aggregator + subscribers.
 
-Every tick, at the environment's fps: maybe request a chunk (the trigger decides), merge the
-chunks that finished, pop this tick's action — or hold the last target when there is none —,
-step the environment, tell the subscribers. Virtual and wall-clock time share this code; only
+Every tick, at the environment's fps: merge the chunks that finished (aligned by the arm's
+progress, see `_merge`), maybe request a chunk (the trigger decides, seeing the merged queue),
+pop this tick's action — or hold the last target when there is none: a dry queue, or a policy
+that is unavailable while the inference worker reconnects —, step the environment, tell the
+subscribers. Virtual and wall-clock time share this code; only
 the clock and the inference runner (see `inference.py`) differ. The environment is stepped
 every tick even while the arm waits, so episode time is always ticks / fps and waiting shows
 up as idle ticks instead of disappearing from the count.
@@ -11,6 +13,8 @@ up as idle ticks instead of disappearing from the count.
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +23,8 @@ import numpy as np
 
 from edgevla.features import STATE_KEY
 from edgevla.runtime.action_queue import ActionQueue
-from edgevla.runtime.aggregators import Aggregator, resolve_aggregator
+from edgevla.runtime.aggregators import Aggregator, crossfade, resolve_aggregator
+from edgevla.runtime.alignment import ALIGNMENTS, align_by_state
 from edgevla.runtime.clocks import Clock, VirtualClock
 from edgevla.runtime.inference import Arrival, Inference, make_inference
 from edgevla.runtime.latency import FixedLatency
@@ -27,7 +32,9 @@ from edgevla.runtime.metrics import jerk_rms, period_deviation
 from edgevla.runtime.records import EpisodeResult, EpisodeStart, TickRecord
 from edgevla.runtime.subscribers import notify
 from edgevla.runtime.triggers import Trigger
-from edgevla.runtime.types import ActionChunk, ChunkPolicy, Environment
+from edgevla.runtime.types import ActionChunk, ChunkPolicy, Environment, PolicyUnavailable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,6 +43,10 @@ class _Tally:
 
     idle: int = 0
     starved: int = 0
+    outage: int = 0
+    recovering: bool = False  # from a failed request until the next chunk lands
+    outages_seen: int = 0
+    first_wait: int | None = None  # idle ticks when the first chunk landed
     stale: int = 0
     requests: int = 0
     held_at_request: dict[int, int] = field(default_factory=dict)  # in flight: tick -> idle
@@ -62,6 +73,8 @@ class ControlLoop:
         clock: Clock | None = None,
         subscribers: Iterable[Any] = (),
         actions_per_chunk: int | None = None,
+        align: str = "state",
+        crossfade_min_s: float = 0.2,
     ) -> None:
         self.fps = float(env.fps)
         if abs(policy.spec.fps - self.fps) > 1e-6:
@@ -70,8 +83,18 @@ class ControlLoop:
         self.chunk_size = limit if actions_per_chunk is None else int(actions_per_chunk)
         if not 1 <= self.chunk_size <= limit:
             raise ValueError(f"actions_per_chunk must be in [1, {limit}], got {self.chunk_size}")
+        if align not in ALIGNMENTS:
+            raise ValueError(f"align must be one of {ALIGNMENTS}, got {align!r}")
+        self.align = align
         self.env, self.policy, self.trigger = env, policy, trigger
         self.aggregator_name, self.aggregate = resolve_aggregator(aggregator)
+        if crossfade_min_s < 0:
+            raise ValueError(f"crossfade_min_s must be >= 0 seconds, got {crossfade_min_s}")
+        # The cross-fade's own promise — no jump where a chunk takes over — also on a short or
+        # dry queue: it blends at least this long, from the held target where nothing is queued.
+        self.min_blend = (
+            math.ceil(crossfade_min_s * self.fps - 1e-9) if self.aggregate is crossfade else 0
+        )
         self.clock = clock if clock is not None else VirtualClock(FixedLatency(0.0))
         self.subscribers = list(subscribers)
         self._inference: Inference | None = None
@@ -91,7 +114,10 @@ class ControlLoop:
         inference = self._inference
         inference.reset()
         obs = self.env.reset(**reset_options)
-        self.policy.reset()
+        try:
+            self.policy.reset()
+        except PolicyUnavailable as e:  # a remote policy: the first request reconnects
+            log.warning("policy unavailable at episode start, will reconnect: %s", e)
         target = _state_of(obs)
         queue = ActionQueue(self.policy.spec.action_dim)
         notify(self.subscribers, "on_episode_start", self._start(obs))
@@ -99,6 +125,9 @@ class ControlLoop:
         t0 = deadline = self.clock.now()
         for tick in range(max_ticks):
             tally.starts.append(self.clock.now() - t0)
+            # Merge what landed first, so the trigger sees the queue this tick will pop from.
+            arrivals = inference.poll(tick)
+            stale = sum(self._merge(a, tick, queue, tally, target) for a in arrivals)
             requested = self.trigger.should_request(
                 queue_size=len(queue),
                 chunk_size=self.chunk_size,
@@ -109,12 +138,19 @@ class ControlLoop:
                 inference.submit(obs, tick)
                 tally.held_at_request[tick] = tally.idle
                 tally.requests += 1
-            arrivals = inference.poll(tick)
-            stale = sum(self._merge(a, tick, queue, tally) for a in arrivals)
+                now = inference.poll(tick)  # a zero-latency chunk is usable at once
+                stale += sum(self._merge(a, tick, queue, tally, target) for a in now)
+                arrivals += now
+            if inference.unavailable or inference.outages != tally.outages_seen:
+                tally.recovering, tally.outages_seen = True, inference.outages
+            elif arrivals:
+                tally.recovering = False
             action = queue.pop(tick)
             idle = action is None
-            starved = idle and bool(tally.latencies) and not self.trigger.blocking
+            outage = idle and tally.recovering
+            starved = idle and bool(tally.latencies) and not self.trigger.blocking and not outage
             tally.idle, tally.starved = tally.idle + idle, tally.starved + starved
+            tally.outage += outage
             target = target if idle else action
             seen, (obs, info) = obs, self.env.step(target)
             if "success" not in info:
@@ -123,7 +159,7 @@ class ControlLoop:
             record = TickRecord(
                 tick=tick, time_s=tally.starts[-1], observation=seen, action=target, info=info,
                 queue_size=len(queue), requested=requested, arrived=len(arrivals),
-                stale_dropped=stale, idle=idle, starved=starved,
+                stale_dropped=stale, idle=idle, starved=starved, outage=outage,
             )  # fmt: skip
             notify(self.subscribers, "on_tick", record)
             if not info["success"]:
@@ -141,14 +177,23 @@ class ControlLoop:
         notify(self.subscribers, "on_episode_end", result)
         return result
 
-    def _merge(self, arrival: Arrival, tick: int, queue: ActionQueue, tally: _Tally) -> int:
+    def _merge(
+        self,
+        arrival: Arrival,
+        tick: int,
+        queue: ActionQueue,
+        tally: _Tally,
+        last_target: np.ndarray,
+    ) -> int:
         """Queue an arrived chunk; returns how many of its actions were stale.
 
         A chunk is aligned by progress, not by the clock: actions[i] is what to command after
         the arm has executed i actions since the observation. Ticks the arm held (sync waits,
         the first wait, a dry queue) did not move it, so the chunk is shifted by them and only
         the actions the arm really executed meanwhile are stale. For `sync` the shift is the
-        whole wait: the chunk runs from its first action at the arrival tick.
+        whole wait: the chunk runs from its first action at the arrival tick. With
+        `align="state"` the entry point is then corrected by the last commanded target
+        (see `alignment.py`).
         """
         chunk = arrival.chunk
         if chunk.timestep != arrival.request_tick:
@@ -158,9 +203,23 @@ class ControlLoop:
             )
         self.trigger.observe_latency(arrival.latency_s)
         tally.latencies.append(arrival.latency_s)
+        if tally.first_wait is None:
+            tally.first_wait = tally.idle
         held = tally.idle - tally.held_at_request.pop(arrival.request_tick)
         actions = chunk.actions[: self.chunk_size]
-        report = queue.merge(ActionChunk(actions, chunk.timestep + held), tick, self.aggregate)
+        start = chunk.timestep + held
+        if self.align == "state":
+            # A feasible schedule (a chunk outlasts the next inference plus the trigger's
+            # reserve) must not run dry because alignment moved forward; see alignment.py.
+            reserve = self.trigger.reserve(self.chunk_size, self.fps)
+            steady = len(actions) - math.ceil(arrival.latency_s * self.fps - 1e-9)
+            fresh = len(actions) - max(0, tick - start)  # left after time alignment
+            ahead = max(0, fresh - reserve) if steady >= reserve else None
+            start = align_by_state(actions, start, tick, last_target, max_ahead=ahead)
+        report = queue.merge(
+            ActionChunk(actions, start), tick, self.aggregate,
+            min_blend=self.min_blend, hold=last_target,
+        )  # fmt: skip
         tally.stale += report.stale
         return report.stale
 
@@ -185,6 +244,9 @@ class ControlLoop:
             period_mean_dev_s=mean_dev,
             period_max_dev_s=max_dev,
             requests_replaced=self._inference.replaced if self._inference else 0,
+            outage_ticks=tally.outage,
+            first_wait_ticks=tally.idle if tally.first_wait is None else tally.first_wait,
+            reconnects=self._inference.reconnects if self._inference else 0,
             commanded=traj,
         )
 

@@ -39,6 +39,7 @@ class TickRecord:
     stale_dropped: int  # actions of those chunks dropped as stale
     idle: bool  # no action for this tick: the arm held its last target
     starved: bool  # idle because an async queue ran dry (not the first wait, not a sync wait)
+    outage: bool = False  # idle because the policy was unavailable (server down, reconnecting)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class EpisodeResult:
     period_mean_dev_s: float = 0.0  # wall clock: mean |tick period − 1/fps|
     period_max_dev_s: float = 0.0
     requests_replaced: int = 0  # wall clock: pending requests overwritten by newer ones
+    outage_ticks: int = 0  # ticks held because the policy was unavailable (not starved ticks)
+    first_wait_ticks: int = 0  # idle ticks before the first chunk landed: no mode can hide them
+    reconnects: int = 0  # successful reconnects to the policy after an outage
     commanded: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     """float32[ticks, A]: the commanded target of every tick."""
 
@@ -91,4 +95,7 @@ class EpisodeResult:
             "period_mean_dev_s": self.period_mean_dev_s,
             "period_max_dev_s": self.period_max_dev_s,
             "requests_replaced": self.requests_replaced,
+            "outage_ticks": self.outage_ticks,
+            "first_wait_ticks": self.first_wait_ticks,
+            "reconnects": self.reconnects,
         }

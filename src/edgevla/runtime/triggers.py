@@ -36,6 +36,11 @@ class Trigger(Protocol):
 
     def observe_latency(self, seconds: float) -> None: ...
 
+    def reserve(self, chunk_size: int, fps: float) -> int:
+        """Queue length at or below which it requests: what a merged chunk must leave queued
+        for the next one to land before the queue runs dry."""
+        ...
+
 
 class SyncTrigger:
     """Request only when the queue is empty and nothing is in flight; the arm waits."""
@@ -50,6 +55,9 @@ class SyncTrigger:
 
     def observe_latency(self, seconds: float) -> None:
         """Sync does not plan ahead, so latency does not change its decision."""
+
+    def reserve(self, chunk_size: int, fps: float) -> int:
+        return 0
 
 
 class ThresholdTrigger:
@@ -72,6 +80,9 @@ class ThresholdTrigger:
 
     def observe_latency(self, seconds: float) -> None:
         """A fixed fraction: measured latency is ignored (that is its weakness)."""
+
+    def reserve(self, chunk_size: int, fps: float) -> int:
+        return math.floor(self.threshold * chunk_size + 1e-9)
 
 
 class LatencyAwareTrigger:
@@ -130,6 +141,9 @@ class LatencyAwareTrigger:
         self, *, queue_size: int, chunk_size: int, in_flight: bool, fps: float
     ) -> bool:
         return not in_flight and queue_size <= self.request_point(fps)
+
+    def reserve(self, chunk_size: int, fps: float) -> int:
+        return self.request_point(fps)
 
     def observe_latency(self, seconds: float) -> None:
         if not seconds >= 0.0:

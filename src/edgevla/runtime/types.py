@@ -16,6 +16,17 @@ Observation = dict[str, Any]
 """LeRobot feature keys: `observation.state` float32[6], `observation.images.<cam>` uint8[H,W,3],
 `task` str."""
 
+FLOAT_FEATURES = "float_features"
+"""Key of `PolicySpec.extra`: {feature key: dim} of further float32[dim] inputs a policy needs
+besides the state and its cameras (e.g. the sim's `observation.environment_state`). The wire
+carries and checks them like the state."""
+
+
+class PolicyUnavailable(RuntimeError):
+    """No chunk came back and none was computed (a policy server down or restarting): a
+    transient failure. The control loop holds the arm and, if the policy has `reconnect()`,
+    calls it with backoff off the control thread; any other exception ends the episode."""
+
 
 @dataclass(frozen=True)
 class ActionChunk:

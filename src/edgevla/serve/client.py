@@ -315,7 +315,10 @@ class RemotePolicy:
         task = observation.get(TASK_KEY, "")
         if not isinstance(task, str):
             raise ValueError(f"observation[{TASK_KEY!r}] must be a str, got {type(task).__name__}")
-        arrays = {k: np.asarray(v) for k, v in observation.items() if k != TASK_KEY}
+        # Send what the policy declares, nothing more: a camera it does not use or the sim's
+        # privileged state never leaves the robot. Missing keys are still an error below.
+        wanted = schema.expected_keys(spec)
+        arrays = {k: np.asarray(v) for k, v in observation.items() if k in wanted}
         problem = schema.observation_error({k: (a.dtype, a.shape) for k, a in arrays.items()}, spec)
         if problem is not None:
             raise ValueError(problem)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import grpc
 
+from edgevla.runtime.types import PolicyUnavailable
+
 
 class ServeError(RuntimeError):
     """Base of every edgevla.serve error; `code` is the gRPC status when one came back."""
@@ -17,8 +19,11 @@ class ServeError(RuntimeError):
         self.code = code
 
 
-class ServerUnavailable(ServeError):
-    """The policy server cannot be reached (down, restarting, too slow): no actions came back."""
+class ServerUnavailable(ServeError, PolicyUnavailable):
+    """The policy server cannot be reached (down, restarting, too slow): no actions came back.
+
+    Also the runtime's `PolicyUnavailable`, so the control loop holds the arm and reconnects
+    without knowing about gRPC."""
 
 
 class SessionLost(ServerUnavailable):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from edgevla.features import IMAGE_KEY_PREFIX, STATE_KEY, image_key
-from edgevla.runtime.types import PolicySpec
+from edgevla.runtime.types import FLOAT_FEATURES, PolicySpec
 from edgevla.serve.proto import policy_service_pb2 as pb
 
 Layout = Mapping[str, tuple[np.dtype, tuple[int, ...]]]
@@ -79,6 +79,7 @@ def spec_mismatches(expected: pb.PolicySpec, actual: PolicySpec) -> list[str]:
         )
     if expected.fps and not math.isclose(expected.fps, actual.fps, rel_tol=1e-6):
         out.append(f"fps: robot runs at {expected.fps:g}, policy was trained at {actual.fps:g}")
+    out += _float_feature_mismatch(expected.extra_json, actual)
     if expected.chunk_size and expected.chunk_size != actual.chunk_size:
         out.append(
             f"chunk_size: robot expects {expected.chunk_size}, policy predicts {actual.chunk_size}"
@@ -86,8 +87,38 @@ def spec_mismatches(expected: pb.PolicySpec, actual: PolicySpec) -> list[str]:
     return out
 
 
+def _float_feature_mismatch(expected_extra_json: str, actual: PolicySpec) -> list[str]:
+    """Checked only when the robot declares its extra float features."""
+    if not expected_extra_json:
+        return []
+    try:
+        wanted = json.loads(expected_extra_json)
+    except ValueError:
+        return [f"extra: expected a JSON object, got {expected_extra_json[:80]!r}"]
+    if not isinstance(wanted, dict) or FLOAT_FEATURES not in wanted:
+        return []
+    have = actual.extra.get(FLOAT_FEATURES, {})
+    if wanted[FLOAT_FEATURES] != have:
+        return [f"{FLOAT_FEATURES}: robot sends {wanted[FLOAT_FEATURES]}, policy needs {have}"]
+    return []
+
+
+def float_features(spec: PolicySpec) -> dict[str, int]:
+    """{key: dim} of the extra float32[dim] inputs the spec declares (see FLOAT_FEATURES)."""
+    declared = spec.extra.get(FLOAT_FEATURES, {})
+    if not isinstance(declared, Mapping) or not all(
+        isinstance(k, str) and k != STATE_KEY and isinstance(d, int) and d > 0
+        for k, d in declared.items()
+    ):
+        raise ValueError(
+            f"PolicySpec.extra[{FLOAT_FEATURES!r}] must map feature keys to positive dims, "
+            f"got {declared!r}"
+        )
+    return dict(declared)
+
+
 def expected_keys(spec: PolicySpec) -> list[str]:
-    return [STATE_KEY] + [image_key(c) for c in spec.cameras]
+    return [STATE_KEY, *float_features(spec)] + [image_key(c) for c in spec.cameras]
 
 
 def layout_problems(layout: Layout, spec: PolicySpec) -> list[str]:
@@ -108,6 +139,10 @@ def layout_problems(layout: Layout, spec: PolicySpec) -> list[str]:
             problems.append(
                 f"{STATE_KEY}: expected float32[{spec.state_dim}], got {dt}{list(shape)}"
             )
+    for key, dim in float_features(spec).items():
+        if key in layout and (layout[key][0] != np.float32 or layout[key][1] != (dim,)):
+            dt, shape = layout[key]
+            problems.append(f"{key}: expected float32[{dim}], got {dt}{list(shape)}")
     for cam in spec.cameras:
         key = image_key(cam)
         if key not in layout:

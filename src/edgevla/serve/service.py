@@ -196,12 +196,13 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
         except RpcFailure:
             self._count_failure(session)
             raise
-        state = observation[STATE_KEY]
-        if not np.isfinite(state).all():
-            self._count_failure(session)
-            raise RpcFailure(
-                Code.INVALID_ARGUMENT, f"{STATE_KEY} must be finite, got {state.tolist()}"
-            )
+        for key in (STATE_KEY, *schema.float_features(session.spec)):
+            values = observation[key]
+            if not np.isfinite(values).all():
+                self._count_failure(session)
+                raise RpcFailure(
+                    Code.INVALID_ARGUMENT, f"{key} must be finite, got {values.tolist()}"
+                )
         return observation
 
     def _wait(self, future: concurrent.futures.Future, session: Session, context):

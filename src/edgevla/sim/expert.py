@@ -153,7 +153,7 @@ class TaskPlanner:
         pre = point - PREGRASP_DISTANCE * approach
         tool, tool_rot = self.kin.forward(state.q[:5])
         along = float((tool - point) @ -approach)  # how far back along the approach line
-        off_line = np.linalg.norm((tool - point) - (-along) * -approach)
+        off_line = np.linalg.norm((tool - point) + along * approach)  # distance from the line
         rot_err = np.linalg.norm(tool_rot - rot)
         aligned = off_line < 0.012 and rot_err < 0.2 and -0.005 < along < PREGRASP_DISTANCE + 0.03
         if not aligned:
@@ -180,19 +180,21 @@ class TaskPlanner:
         near_drop = (
             np.linalg.norm(tool[:2] - above_mug[:2]) < 0.015 and tool[2] > DROP_HEIGHT - 0.02
         )
-        if not near_drop:
-            if tool[2] < CARRY_HEIGHT - 0.01:
-                lift = np.array([tool[0], tool[1], CARRY_HEIGHT])
-                tb.move_line(lift, rot, 0.6)
-            # Jaws closing axis kept horizontal and as close as possible to the current one.
-            closing = rot[:, 1].copy()
-            closing[2] = 0.0
-            if np.linalg.norm(closing) < 1e-3:
-                closing = np.array([0.0, 1.0, 0.0])
-            drop_rot = grasp_rotation(np.array([0.0, 0.0, -1.0]), closing)
-            q_drop = self.kin.solve(above_mug, drop_rot, tb.q[:5]).q
-            start, _ = self.kin.forward(tb.q[:5])
-            tb.move_joints(q_drop, None, self._transit_seconds(start, above_mug, q_drop - tb.q[:5]))
+        if not near_drop and tool[2] < CARRY_HEIGHT - 0.01:
+            lift = np.array([tool[0], tool[1], CARRY_HEIGHT])
+            tb.move_line(lift, rot, 0.6)
+        # Jaws closing axis kept horizontal and as close as possible to the current one.
+        closing = rot[:, 1].copy()
+        closing[2] = 0.0
+        if np.linalg.norm(closing) < 1e-3:
+            closing = np.array([0.0, 1.0, 0.0])
+        drop_rot = grasp_rotation(np.array([0.0, 0.0, -1.0]), closing)
+        q_drop = self.kin.solve(above_mug, drop_rot, tb.q[:5]).q
+        start, _ = self.kin.forward(tb.q[:5])
+        # Near the drop already (e.g. re-planned from a lagging measurement): still settle on
+        # the exact drop pose, briefly, rather than freezing where the arm was measured.
+        seconds = 0.25 if near_drop else self._transit_seconds(start, above_mug, q_drop - tb.q[:5])
+        tb.move_joints(q_drop, None, seconds)
         tb.hold(0.15)
         tb.gripper(RELEASE, 0.3)
         tb.hold(0.45)

@@ -1,0 +1,91 @@
+"""`edgevla bench`: benchmarks. `edgevla bench async` runs sync against async modes on the NXP
+test and validation sets in the sim, with a board's latency emulated in virtual time.
+
+    edgevla bench async --latency imx95-act-optimized --fps 30 --actions-per-chunk 100
+    edgevla bench async --latency 1.0 --actions-per-chunk 50 --out bench/1s-50
+    edgevla bench async --latency 0.32 --modes sync latency_aware+crossfade --sets test
+
+Writes config.json, results.json, results.md, queue_<mode>.png and trajectories.png to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgevla.cli import CliError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
+    p = sub.add_parser("async", help="sync vs async inference on the evaluation sets (sim)")
+    p.add_argument(
+        "--latency",
+        required=True,
+        metavar="PROFILE|SECONDS|FILE",
+        help="board profile (imx95-act-optimized, ...), seconds, lognormal:MEDIAN:SPREAD, or "
+        "a JSON file of measured latencies",
+    )
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--actions-per-chunk", type=int, default=100)
+    p.add_argument(
+        "--modes",
+        "--configs",
+        nargs="+",
+        metavar="MODE",
+        default=None,
+        help="run modes TRIGGER[:VALUE][+AGGREGATOR][@ALIGN][/ACTIONS_PER_CHUNK], e.g. sync "
+        "threshold:0.6+weighted_average latency_aware+crossfade (default: a set of seven)",
+    )
+    p.add_argument("--sets", default="test,validation", help="comma-separated: test, validation")
+    p.add_argument("--episodes", type=int, default=None, help="only the first N of each set")
+    p.add_argument("--policy", default="scripted", help="policy spec, as for `edgevla serve`")
+    p.add_argument("--margin", type=float, default=0.1, help="latency_aware margin in seconds")
+    p.add_argument("--max-seconds", type=float, default=30.0, help="episode time limit")
+    p.add_argument("--holdout", type=int, default=6, help="held-out (validation) cluster")
+    p.add_argument("--seed", type=int, default=0, help="seeds the latency draws")
+    p.add_argument("--out", type=Path, default=None, help="output directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.bench == "async":
+        return _run_async(args)
+    raise CliError(f"unknown benchmark {args.bench!r}")
+
+
+def _run_async(args: argparse.Namespace) -> int:
+    from edgevla.evaluate.async_bench import AsyncBenchConfig
+    from edgevla.evaluate.async_report import run_async_bench
+    from edgevla.evaluate.modes import DEFAULT_MODES
+    from edgevla.serve.registry import PolicyLoadError
+
+    sets = tuple(s.strip() for s in args.sets.split(",") if s.strip())
+    try:
+        config = AsyncBenchConfig(
+            latency=args.latency,
+            fps=args.fps,
+            actions_per_chunk=args.actions_per_chunk,
+            modes=tuple(args.modes) if args.modes else DEFAULT_MODES,
+            sets=sets,
+            policy=args.policy,
+            holdout=args.holdout,
+            seed=args.seed,
+            margin_s=args.margin,
+            max_seconds=args.max_seconds,
+            episodes_per_set=args.episodes,
+        )
+    except (ValueError, FileNotFoundError) as e:
+        raise CliError(str(e)) from None
+    out = args.out or Path("bench") / f"async-{_safe(args.latency)}-{args.actions_per_chunk}"
+    try:
+        data = run_async_bench(config, out, progress=not args.no_progress)
+    except PolicyLoadError as e:
+        raise CliError(str(e)) from None
+    print((out / "results.md").read_text().split("## Feasibility")[0].rstrip())
+    print(f"\nwrote {out}/results.md, results.json, config.json and {len(data['modes']) + 1} plots")
+    return 0
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in ".-" else "_" for c in Path(text).stem or text)

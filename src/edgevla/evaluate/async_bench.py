@@ -1,0 +1,202 @@
+"""`edgevla bench async`: sync against async modes on the NXP evaluation sets, in the sim, with
+a board's latency emulated exactly in virtual time (DESIGN §4, §6).
+
+Every mode runs the same episodes (same starts, same per-episode latency draws), so rows differ
+only by how the runtime schedules, aligns and blends chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from edgevla.evaluate.episodes import run_episodes, sim_env_factory
+from edgevla.evaluate.modes import DEFAULT_MODES, parse_mode
+from edgevla.evaluate.summary import Summary, paired_completion, summarize
+from edgevla.runtime.config import RuntimeConfig
+from edgevla.runtime.records import EpisodeResult
+from edgevla.runtime.subscribers import QueueSizeRecorder
+from edgevla.runtime.types import ChunkPolicy
+from edgevla.sim.clusters import DEFAULT_NUM_CLUSTERS, StartPosition
+
+SETS = ("test", "validation")
+
+
+@dataclass(frozen=True)
+class AsyncBenchConfig:
+    """Saved beside the results as config.json; `edgevla bench async` builds it from flags."""
+
+    latency: str = "imx95-act-optimized"
+    fps: float = 30.0
+    actions_per_chunk: int = 100
+    modes: tuple[str, ...] = DEFAULT_MODES
+    sets: tuple[str, ...] = SETS
+    policy: str = "scripted"  # a `edgevla serve --policy` spec
+    clusters: tuple[int, ...] = tuple(range(1, DEFAULT_NUM_CLUSTERS + 1))
+    holdout: int | None = 6
+    split_seed: int = 0  # seeds the evaluation sets
+    seed: int = 0  # seeds the latency draws (episode i uses seed + i)
+    margin_s: float = 0.1
+    max_seconds: float = 30.0
+    episodes_per_set: int | None = None  # None: whole sets; N: the first N of each (a smoke run)
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.sets if s not in SETS]
+        if unknown or not self.sets:
+            raise ValueError(f"sets must be some of {list(SETS)}, got {list(self.sets)}")
+        if not self.modes:
+            raise ValueError("no run modes given")
+        if self.episodes_per_set is not None and self.episodes_per_set < 1:
+            raise ValueError(f"episodes_per_set must be >= 1, got {self.episodes_per_set}")
+        for mode in self.modes:
+            parse_mode(mode, self.base_runtime())  # fail before any episode runs
+
+    def base_runtime(self) -> RuntimeConfig:
+        return RuntimeConfig(
+            latency=self.latency,
+            seed=self.seed,
+            actions_per_chunk=self.actions_per_chunk,
+            margin_s=self.margin_s,
+        )
+
+    def starts(self) -> dict[str, list[StartPosition]]:
+        """set name -> its start positions (the report's protocol, DESIGN §6)."""
+        from edgevla.dataset.splits import evaluation_sets
+
+        training = tuple(c for c in self.clusters if c != self.holdout)
+        sets = evaluation_sets(training, self.holdout, seed=self.split_seed)
+        chosen = {name: sets[name][: self.episodes_per_set] for name in self.sets}
+        empty = [name for name, starts in chosen.items() if not starts]
+        if empty:
+            raise ValueError(f"evaluation sets {empty} are empty (no held-out cluster?)")
+        return chosen
+
+
+@dataclass
+class ModeRun:
+    """One mode's episodes, by set, plus the queue recording of its first episode."""
+
+    mode: str
+    runtime: RuntimeConfig
+    results: dict[str, list[EpisodeResult]] = field(default_factory=dict)
+    queue: QueueSizeRecorder = field(default_factory=QueueSizeRecorder)
+
+    def all_results(self) -> list[EpisodeResult]:
+        return [r for results in self.results.values() for r in results]
+
+    def summary(self, set_name: str | None = None) -> Summary:
+        return summarize(self.all_results() if set_name is None else self.results[set_name])
+
+
+def run_modes(
+    config: AsyncBenchConfig,
+    policy: ChunkPolicy,
+    *,
+    on_episode: Callable[[str, int, EpisodeResult], None] | None = None,
+) -> list[ModeRun]:
+    """Run every mode on every chosen set; episode indices (latency seeds) run across sets."""
+    starts = config.starts()
+    env = sim_env_factory(_workcell(config.fps))(policy.spec)
+    runs = []
+    for mode in config.modes:
+        run = ModeRun(mode, parse_mode(mode, config.base_runtime()))
+        first = 0
+        for set_name, set_starts in starts.items():
+
+            def subscribers(index: int, _start, run=run) -> list:
+                return [run.queue] if index == 0 else []
+
+            def progress(index: int, result: EpisodeResult, mode=mode) -> None:
+                if on_episode is not None:
+                    on_episode(mode, index, result)
+
+            run.results[set_name] = run_episodes(
+                policy,
+                set_starts,
+                runtime=run.runtime,
+                env=env,
+                max_seconds=config.max_seconds,
+                subscribers=subscribers,
+                on_episode=progress,
+                first_episode=first,
+            )
+            first += len(set_starts)
+        runs.append(run)
+    return runs
+
+
+def _workcell(fps: float):
+    from edgevla.sim.config import WorkcellConfig
+
+    return WorkcellConfig(fps=fps, render=False)
+
+
+def acceptance(runs: list[ModeRun], feasible: Mapping[str, bool]) -> list[dict]:
+    """The issue's acceptance checks of each async mode against `sync` (when both ran);
+    `feasible`: mode -> whether `edgevla plan` calls its latency and chunk length feasible
+    (then a latency-aware mode must never starve).
+
+    time: the mean completion time over episodes both completed must be at most sync's minus
+    0.9 × sync's mean wait; `hidden` is the fraction of sync's wait saved, `of hideable` the
+    same over the wait that excludes the first chunk (no mode can start before it lands).
+    """
+    by_mode = {r.mode: r for r in runs}
+    sync = by_mode.get("sync")
+    checks: list[dict] = []
+    if sync is None:
+        return checks
+    ref = sync.summary()
+    for run in runs:
+        if run.runtime.trigger == "sync":
+            continue
+        s = run.summary()
+        row: dict = {"mode": run.mode, "success": s.success_rate >= ref.success_rate}
+        paired = paired_completion(run.all_results(), sync.all_results())
+        if paired is not None and ref.wait_s > 0:
+            ours, theirs, n = paired
+            saved = theirs - ours
+            row.update(
+                time=ours <= theirs - 0.9 * ref.wait_s,
+                completion_s=ours,
+                sync_completion_s=theirs,
+                paired_episodes=n,
+                hidden=saved / ref.wait_s,
+                hidden_of_hideable=saved / ref.hideable_wait_s if ref.hideable_wait_s else None,
+            )
+        twin = by_mode.get(_twin(run.mode, "weighted_average"))
+        if run.runtime.aggregator != "weighted_average" and twin is not None:
+            row.update(jerk=s.jerk < twin.summary().jerk, jerk_vs=twin.mode)
+        if run.runtime.trigger == "latency_aware" and feasible.get(run.mode, False):
+            row["no_starvation"] = s.starved_ticks == 0
+        checks.append(row)
+    return checks
+
+
+def _twin(mode: str, aggregator: str) -> str:
+    """The same mode string with another aggregator."""
+    head, plus, rest = mode.partition("+")
+    if not plus:
+        return mode
+    tail = next((i for i, c in enumerate(rest) if c in "@/"), len(rest))
+    return f"{head}+{aggregator}{rest[tail:]}"
+
+
+def feasibility(config: AsyncBenchConfig, runs: list[ModeRun], max_chunk_size: int) -> dict:
+    """`edgevla plan`'s verdict for every actions-per-chunk the modes use."""
+    from edgevla.runtime.plan import plan
+
+    model = config.base_runtime().latency_model()
+    sizes = sorted({run.runtime.actions_per_chunk or max_chunk_size for run in runs})
+    return {
+        n: plan(
+            model,
+            config.fps,
+            n,
+            margin_s=config.margin_s,
+            max_chunk_size=max(n, max_chunk_size),
+            episodes=5,
+            episode_s=20.0,
+            seed=config.seed,
+        )
+        for n in sizes
+    }

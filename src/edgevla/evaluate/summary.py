@@ -1,0 +1,91 @@
+"""Summary metrics of a set of episodes: the numbers a sync-vs-async table and an accuracy
+report are made of (DESIGN §4, §6)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from edgevla.runtime.records import EpisodeResult
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Means are per episode unless named otherwise; times are control time (ticks / fps)."""
+
+    episodes: int
+    successes: int
+    success_rate: float
+    completion_time_s: float | None  # mean over successful episodes; None if none succeeded
+    episode_time_s: float
+    wait_s: float  # time the arm waited for inference (idle), any reason
+    first_wait_s: float  # of which before the first chunk: the same in every mode
+    idle_fraction: float  # idle ticks / all ticks, over all episodes
+    starved_ticks: int  # total: an async queue ran dry
+    outage_ticks: int  # total: the policy was unreachable
+    stale_dropped: float
+    jerk: float  # RMS third derivative of the commanded targets (units/s³)
+    inferences: float
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+
+    @property
+    def hideable_wait_s(self) -> float:
+        """The waiting async inference could hide: all but the wait for the first chunk."""
+        return self.wait_s - self.first_wait_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "hideable_wait_s": self.hideable_wait_s}
+
+
+def summarize(results: Sequence[EpisodeResult]) -> Summary:
+    """Aggregate episode results (all at the same fps)."""
+    if not results:
+        raise ValueError("summarize needs at least one episode result, got none")
+    fps = {r.fps for r in results}
+    if len(fps) != 1:
+        raise ValueError(f"episodes at different fps cannot be summarized together: {sorted(fps)}")
+    rate = fps.pop()
+    done = [r.completion_time_s for r in results if r.success]
+    ticks = sum(r.ticks for r in results)
+    latencies = np.concatenate([np.asarray(r.latencies_s, dtype=np.float64) for r in results])
+    return Summary(
+        episodes=len(results),
+        successes=len(done),
+        success_rate=len(done) / len(results),
+        completion_time_s=float(np.mean(done)) if done else None,
+        episode_time_s=float(np.mean([r.episode_time_s for r in results])),
+        wait_s=float(np.mean([r.idle_ticks for r in results])) / rate,
+        first_wait_s=float(np.mean([r.first_wait_ticks for r in results])) / rate,
+        idle_fraction=sum(r.idle_ticks for r in results) / max(ticks, 1),
+        starved_ticks=sum(r.starved_ticks for r in results),
+        outage_ticks=sum(r.outage_ticks for r in results),
+        stale_dropped=float(np.mean([r.stale_dropped for r in results])),
+        jerk=float(np.mean([r.jerk for r in results])),
+        inferences=float(np.mean([r.inferences for r in results])),
+        latency_p50_s=float(np.percentile(latencies, 50)) if latencies.size else None,
+        latency_p95_s=float(np.percentile(latencies, 95)) if latencies.size else None,
+    )
+
+
+def paired_completion(
+    results: Sequence[EpisodeResult], reference: Sequence[EpisodeResult]
+) -> tuple[float, float, int] | None:
+    """(mean completion time, reference's mean, n) over the episodes both runs completed —
+    a comparison not biased by which episodes each one failed. None if there are none."""
+    if len(results) != len(reference):
+        raise ValueError(
+            f"paired comparison needs the same episodes, got {len(results)} and {len(reference)}"
+        )
+    pairs = [
+        (a.completion_time_s, b.completion_time_s)
+        for a, b in zip(results, reference, strict=True)
+        if a.success and b.success
+    ]
+    if not pairs:
+        return None
+    ours, theirs = np.asarray(pairs, dtype=np.float64).T
+    return float(ours.mean()), float(theirs.mean()), len(pairs)

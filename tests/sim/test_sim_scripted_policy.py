@@ -1,0 +1,83 @@
+"""The scripted chunk policy: a stateless, open-loop planner behind the ChunkPolicy contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgevla.features import STATE_KEY
+from edgevla.runtime.types import FLOAT_FEATURES, ChunkPolicy
+from edgevla.sim.config import WorkcellConfig
+from edgevla.sim.scripted_policy import ScriptedChunkPolicy
+from edgevla.sim.workcell import ENV_STATE_KEY, TeaBagPose, TeaBagWorkcell
+
+BAG = TeaBagPose(0.22, 0.03, 0.4)
+
+
+@pytest.fixture(scope="module")
+def policy() -> ScriptedChunkPolicy:
+    return ScriptedChunkPolicy(chunk_size=40)
+
+
+@pytest.fixture
+def env() -> TeaBagWorkcell:
+    return TeaBagWorkcell(WorkcellConfig(render=False))
+
+
+def test_spec_needs_no_camera_and_declares_the_privileged_state(policy):
+    assert isinstance(policy, ChunkPolicy)
+    spec = policy.spec
+    assert spec.chunk_size == 40 and spec.fps == 30.0 and spec.cameras == ()
+    assert spec.extra[FLOAT_FEATURES] == {ENV_STATE_KEY: 7}
+
+
+def test_chunk_shape_timestep_and_determinism(policy, env):
+    obs = env.reset(tea_bag=BAG)
+    a = policy.predict_chunk(obs, timestep=17)
+    b = policy.predict_chunk(obs, timestep=17)
+    assert a.actions.shape == (40, 6) and a.actions.dtype == np.float32
+    assert a.timestep == 17
+    np.testing.assert_array_equal(a.actions, b.actions)
+    # open-loop from the observed state: the first target is one small step away from it
+    assert np.abs(a.actions[0] - obs[STATE_KEY]).max() < 1.0
+    assert np.abs(a.actions[-1] - obs[STATE_KEY]).max() > 10.0  # and the plan goes somewhere
+
+
+def test_a_stale_observation_yields_a_plan_starting_at_the_stale_state(policy, env):
+    stale = env.reset(tea_bag=BAG)
+    plan = policy.predict_chunk(stale, 0).actions
+    obs = stale
+    for action in plan[:30]:  # the arm moves on while "inference" runs
+        obs, _ = env.step(action)
+    moved = float(np.abs(obs[STATE_KEY] - stale[STATE_KEY]).max())
+    assert moved > 10.0
+    again = policy.predict_chunk(stale, 30).actions  # computed from the old view
+    fresh = policy.predict_chunk(obs, 30).actions
+    assert np.abs(again[0] - stale[STATE_KEY]).max() < 1.0
+    assert np.abs(again[0] - obs[STATE_KEY]).max() > moved / 2  # not where the arm is now
+    assert np.abs(fresh[0] - obs[STATE_KEY]).max() < 2.0
+
+
+def test_short_plans_are_padded_with_their_last_target(env):
+    long = ScriptedChunkPolicy(chunk_size=600)  # longer than the whole task
+    chunk = long.predict_chunk(env.reset(tea_bag=BAG), 0).actions
+    tail = chunk[-50:]
+    np.testing.assert_array_equal(tail, np.repeat(chunk[-1:], 50, axis=0))
+
+
+def test_missing_or_misshapen_inputs_are_named(policy, env):
+    obs = env.reset(tea_bag=BAG)
+    with pytest.raises(KeyError, match="observation.environment_state"):
+        policy.predict_chunk({STATE_KEY: obs[STATE_KEY]}, 0)
+    with pytest.raises(ValueError, match=r"float32\[7\].*got shapes \[6\] and \[3\]"):
+        policy.predict_chunk({STATE_KEY: obs[STATE_KEY], ENV_STATE_KEY: np.zeros(3)}, 0)
+    with pytest.raises(ValueError, match="chunk_size must be >= 1"):
+        ScriptedChunkPolicy(chunk_size=0)
+
+
+def test_the_serve_registry_builds_it_with_options():
+    from edgevla.serve.registry import load_policy
+
+    name, policy = load_policy("arm=scripted:chunk_size=12")
+    assert name == "arm" and isinstance(policy, ScriptedChunkPolicy)
+    assert policy.spec.chunk_size == 12
