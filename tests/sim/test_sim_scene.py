@@ -31,6 +31,7 @@ def test_gripper_camera_moves_with_the_wrist_and_the_top_camera_does_not():
         action[3] -= 50.0  # lift the wrist: the gripper camera looks up from the table
         for _ in range(20):
             after, _ = cell.step(action)
+
     def change(cam):
         return np.abs(after[image_key(cam)].astype(int) - before[image_key(cam)]).mean()
 
