@@ -114,7 +114,7 @@ class TaskPlanner:
             # Put the bag's near edge 5 mm from the fixed jaw: the moving jaw does the pushing.
             bag_in_jaws = FIXED_JAW_FACE - 0.005 - half
             point = np.array([bag[0], bag[1], height]) + (GRASP_LATERAL - bag_in_jaws) * rot[:, 1]
-            result = self.kin.solve(point, rot, q)
+            result = self._solve_front_result(point, rot, q)
             q = result.q
             low = self.kin.lowest_jaw_point(q)
             if low < JAW_CLEARANCE - 5e-4:  # raise the grasp point until the jaws clear the table
@@ -123,6 +123,26 @@ class TaskPlanner:
                 break
             pan = float(q[0])
         return point, rot, q
+
+    def _solve_front_result(self, point: np.ndarray, rot: np.ndarray, q_hint: np.ndarray):
+        """IK that keeps the arm in front of its base. Damped least squares follows the nearest
+        descent, so from a far pan angle it can fold the arm backwards over the base; seeding
+        the pan with the target's bearing (and, failing that, a neutral posture) avoids it."""
+        bearing = math.atan2(point[1], point[0])
+        seeds = [np.asarray(q_hint, dtype=np.float64).copy(), REST_POSE[:5].copy()]
+        seeds[0][0] = bearing
+        seeds[1][0] = bearing
+        best = None
+        for seed in seeds:
+            result = self.kin.solve(point, rot, seed)
+            if result.converged and result.q[1] > -0.6:  # shoulder leaning forward, not over
+                return result
+            if best is None or result.position_error < best.position_error:
+                best = result
+        return best
+
+    def _solve_front(self, point: np.ndarray, rot: np.ndarray, q_hint: np.ndarray) -> np.ndarray:
+        return self._solve_front_result(point, rot, q_hint).q
 
     def _transit_seconds(self, a: np.ndarray, b: np.ndarray, dq: np.ndarray) -> float:
         """Long enough for the gripper's path and for no joint to exceed MAX_JOINT_SPEED at the
@@ -189,7 +209,7 @@ class TaskPlanner:
         if np.linalg.norm(closing) < 1e-3:
             closing = np.array([0.0, 1.0, 0.0])
         drop_rot = grasp_rotation(np.array([0.0, 0.0, -1.0]), closing)
-        q_drop = self.kin.solve(above_mug, drop_rot, tb.q[:5]).q
+        q_drop = self._solve_front(above_mug, drop_rot, tb.q[:5])
         start, _ = self.kin.forward(tb.q[:5])
         # Near the drop already (e.g. re-planned from a lagging measurement): still settle on
         # the exact drop pose, briefly, rather than freezing where the arm was measured.
