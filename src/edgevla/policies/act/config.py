@@ -3,27 +3,18 @@
 `to_json` writes the keys in LeRobot's order ("type": "act" first, then the base policy fields,
 then ACT's), so a LeRobot checkpoint's config.json is written back byte for byte. `from_json`
 accepts every key LeRobot writes; a key we do not know is dropped with a warning, never a crash.
+Both, the base fields and the feature accessors come from `edgevla.policies.config_base`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
-from edgevla.features import ACTION_KEY, STATE_KEY
+from edgevla.features import ACTION_KEY
+from edgevla.policies.config_base import PolicyConfigBase, default_normalization_mapping
 from edgevla.policies.resnet import RESNET_BLOCKS
-from edgevla.policies.types import (
-    FeatureType,
-    NormalizationMode,
-    PolicyFeature,
-    features_from_json,
-    features_to_json,
-)
+from edgevla.policies.types import NormalizationMode
 
 TYPE_NAME = "act"
 _POSITIVE_INTS = (
@@ -41,30 +32,16 @@ _POSITIVE_INTS = (
 
 
 def _default_norm_map() -> dict[str, NormalizationMode]:
-    return {
-        "VISUAL": NormalizationMode.MEAN_STD,
-        "STATE": NormalizationMode.MEAN_STD,
-        "ACTION": NormalizationMode.MEAN_STD,
-    }
+    return default_normalization_mapping(visual=NormalizationMode.MEAN_STD)
 
 
 @dataclass(frozen=True)
-class ACTConfig:
+class ACTConfig(PolicyConfigBase):
     """Field names, order and defaults follow LeRobot 0.4's ACTConfig (and its base class)."""
 
-    # LeRobot's PreTrainedConfig fields.
-    n_obs_steps: int = 1
-    input_features: dict[str, PolicyFeature] = field(default_factory=dict)
-    output_features: dict[str, PolicyFeature] = field(default_factory=dict)
-    device: str | None = None
-    use_amp: bool = False
-    use_peft: bool = False
-    push_to_hub: bool = True
-    repo_id: str | None = None
-    private: bool | None = None
-    tags: tuple[str, ...] | None = None
-    license: str | None = None
-    pretrained_path: str | None = None
+    type_name: ClassVar[str] = TYPE_NAME
+
+    # LeRobot's PreTrainedConfig fields come first, from PolicyConfigBase.
     # Input / output structure.
     chunk_size: int = 100
     n_action_steps: int = 100
@@ -138,84 +115,3 @@ class ACTConfig:
         shapes = {f.shape for f in self.image_features.values()}
         if len(shapes) > 1:
             raise ValueError(f"all cameras must share one image shape, got {sorted(shapes)}")
-
-    # LeRobot's feature accessors.
-    @property
-    def type(self) -> str:
-        return TYPE_NAME
-
-    @property
-    def image_features(self) -> dict[str, PolicyFeature]:
-        """VISUAL inputs in config order: the order the cameras' tokens enter the encoder."""
-        return {k: f for k, f in self.input_features.items() if f.type is FeatureType.VISUAL}
-
-    @property
-    def robot_state_feature(self) -> PolicyFeature | None:
-        feature = self.input_features.get(STATE_KEY)
-        return feature if feature is not None and feature.type is FeatureType.STATE else None
-
-    @property
-    def env_state_feature(self) -> PolicyFeature | None:
-        return next((f for f in self.input_features.values() if f.type is FeatureType.ENV), None)
-
-    @property
-    def action_feature(self) -> PolicyFeature | None:
-        feature = self.output_features.get(ACTION_KEY)
-        return feature if feature is not None and feature.type is FeatureType.ACTION else None
-
-    @property
-    def norm_map(self) -> dict[FeatureType, NormalizationMode]:
-        return {FeatureType(k): NormalizationMode(v) for k, v in self.normalization_mapping.items()}
-
-    # JSON.
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": TYPE_NAME}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("input_features", "output_features"):
-                value = features_to_json(value)
-            elif f.name == "normalization_mapping":
-                value = {k: NormalizationMode(v).value for k, v in value.items()}
-            elif isinstance(value, tuple):
-                value = list(value)
-            out[f.name] = value
-        return out
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "config.json") -> ACTConfig:
-        data = dict(data)
-        policy_type = data.pop("type", TYPE_NAME)
-        if policy_type != TYPE_NAME:
-            raise ValueError(f"{where}: type is {policy_type!r}, expected {TYPE_NAME!r}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            warnings.warn(f"{where}: ignoring unknown ACT config keys {unknown}", stacklevel=2)
-        kwargs = {k: v for k, v in data.items() if k in names}
-        for key in ("input_features", "output_features"):
-            if key in kwargs:
-                kwargs[key] = features_from_json(kwargs[key], f"{where}: {key}")
-        if "normalization_mapping" in kwargs:
-            mapping = kwargs["normalization_mapping"]
-            if not isinstance(mapping, Mapping):
-                raise ValueError(
-                    f"{where}: normalization_mapping must be a mapping, got {mapping!r}"
-                )
-            try:
-                kwargs["normalization_mapping"] = {
-                    str(k): NormalizationMode(v) for k, v in mapping.items()
-                }
-            except ValueError as e:
-                raise ValueError(f"{where}: normalization_mapping: {e}") from None
-        if kwargs.get("tags") is not None:
-            kwargs["tags"] = tuple(kwargs["tags"])
-        try:
-            return cls(**kwargs)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{where}: {e}") from None
-
-    def save(self, path: str | Path) -> Path:
-        """Write config.json as LeRobot does (indent 4, no trailing newline)."""
-        path = Path(path)
-        path.write_text(json.dumps(self.to_json(), indent=4))
-        return path

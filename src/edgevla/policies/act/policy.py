@@ -23,6 +23,7 @@ from edgevla.policies.act.config import TYPE_NAME, ACTConfig
 from edgevla.policies.act.ensemble import TemporalEnsembler
 from edgevla.policies.act.model import ACTION_PAD_KEY, IMAGES_KEY, ACTModel
 from edgevla.policies.normalization import Normalizer
+from edgevla.policies.policy_normalizers import build_normalizers
 from edgevla.policies.processors import ProcessorPipeline
 
 
@@ -47,16 +48,9 @@ class ACTPolicy(nn.Module):
         super().__init__()
         self.config = config
         self.model = ACTModel(config)
-        norm_map = config.norm_map
-        if preprocessor is None:
-            features = {**config.input_features, **config.output_features}
-            preprocessor = Normalizer(features, norm_map, stats, where="ACTPolicy stats")
-        if postprocessor is None:
-            postprocessor = Normalizer(
-                config.output_features, norm_map, stats, where="ACTPolicy stats"
-            )
-        self.preprocessor = preprocessor
-        self.postprocessor = postprocessor
+        self.preprocessor, self.postprocessor = build_normalizers(
+            config, stats, preprocessor, postprocessor, where="ACTPolicy stats"
+        )
         self.rename_map = dict(rename_map or {})
         self.pipelines = pipelines
         self.temporal_ensembler: TemporalEnsembler | None = None

@@ -4,26 +4,17 @@
 then SmolVLA's), so a LeRobot checkpoint's config.json is written back unchanged. `from_json`
 accepts every key LeRobot 0.4 writes; an unknown key is dropped with a warning, never a crash.
 Options that LeRobot itself cannot run, or that only concern ALOHA, are refused with a reason.
+Only SmolVLA's own fields and checks live here; `PolicyConfigBase` has the rest.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from edgevla.features import ACTION_KEY, IMAGE_KEY_PREFIX, STATE_KEY
-from edgevla.policies.types import (
-    FeatureType,
-    NormalizationMode,
-    PolicyFeature,
-    features_from_json,
-    features_to_json,
-)
+from edgevla.policies.config_base import PolicyConfigBase, default_normalization_mapping
+from edgevla.policies.types import FeatureType, NormalizationMode, PolicyFeature
 
 TYPE_NAME = "smolvla"
 SMOLVLM2_500M = "HuggingFaceTB/SmolVLM2-500M-Video-Instruct"
@@ -42,11 +33,7 @@ _PADDING = ("longest", "max_length", "do_not_pad")
 
 
 def _default_norm_map() -> dict[str, NormalizationMode]:
-    return {
-        "VISUAL": NormalizationMode.IDENTITY,
-        "STATE": NormalizationMode.MEAN_STD,
-        "ACTION": NormalizationMode.MEAN_STD,
-    }
+    return default_normalization_mapping(visual=NormalizationMode.IDENTITY)
 
 
 def empty_camera_key(index: int) -> str:
@@ -54,22 +41,17 @@ def empty_camera_key(index: int) -> str:
 
 
 @dataclass(frozen=True)
-class SmolVLAConfig:
+class SmolVLAConfig(PolicyConfigBase):
     """Field names, order and defaults follow LeRobot 0.4.4's SmolVLAConfig (and its base)."""
 
-    # LeRobot's PreTrainedConfig fields.
-    n_obs_steps: int = 1
-    input_features: dict[str, PolicyFeature] = field(default_factory=dict)
-    output_features: dict[str, PolicyFeature] = field(default_factory=dict)
-    device: str | None = None
-    use_amp: bool = False
-    use_peft: bool = False
-    push_to_hub: bool = True
-    repo_id: str | None = None
-    private: bool | None = None
-    tags: tuple[str, ...] | None = None
-    license: str | None = None
-    pretrained_path: str | None = None
+    type_name: ClassVar[str] = TYPE_NAME
+    json_tuple_keys: ClassVar[tuple[str, ...]] = (
+        "tags",
+        "optimizer_betas",
+        "resize_imgs_with_padding",
+    )
+
+    # LeRobot's PreTrainedConfig fields come first, from PolicyConfigBase.
     # Input / output structure.
     chunk_size: int = 50
     n_action_steps: int = 50
@@ -205,86 +187,8 @@ class SmolVLAConfig:
                 f"{ACTION_KEY} has {action.shape[0]} dims, more than max_action_dim={self.max_action_dim}"
             )
 
-    # LeRobot's feature accessors.
-    @property
-    def type(self) -> str:
-        return TYPE_NAME
-
-    @property
-    def image_features(self) -> dict[str, PolicyFeature]:
-        """VISUAL inputs in config order: the order the cameras' tokens enter the prefix."""
-        return {k: f for k, f in self.input_features.items() if f.type is FeatureType.VISUAL}
-
     @property
     def camera_features(self) -> dict[str, PolicyFeature]:
         """The VISUAL inputs a real observation provides (the placeholders left out)."""
         empty = {empty_camera_key(i) for i in range(self.empty_cameras)}
         return {k: f for k, f in self.image_features.items() if k not in empty}
-
-    @property
-    def robot_state_feature(self) -> PolicyFeature | None:
-        feature = self.input_features.get(STATE_KEY)
-        return feature if feature is not None and feature.type is FeatureType.STATE else None
-
-    @property
-    def action_feature(self) -> PolicyFeature | None:
-        feature = self.output_features.get(ACTION_KEY)
-        return feature if feature is not None and feature.type is FeatureType.ACTION else None
-
-    @property
-    def norm_map(self) -> dict[FeatureType, NormalizationMode]:
-        return {FeatureType(k): NormalizationMode(v) for k, v in self.normalization_mapping.items()}
-
-    # JSON.
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": TYPE_NAME}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("input_features", "output_features"):
-                value = features_to_json(value)
-            elif f.name == "normalization_mapping":
-                value = {k: NormalizationMode(v).value for k, v in value.items()}
-            elif isinstance(value, tuple):
-                value = list(value)
-            out[f.name] = value
-        return out
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str = "config.json") -> SmolVLAConfig:
-        data = dict(data)
-        policy_type = data.pop("type", TYPE_NAME)
-        if policy_type != TYPE_NAME:
-            raise ValueError(f"{where}: type is {policy_type!r}, expected {TYPE_NAME!r}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            warnings.warn(f"{where}: ignoring unknown SmolVLA config keys {unknown}", stacklevel=2)
-        kwargs = {k: v for k, v in data.items() if k in names}
-        for key in ("input_features", "output_features"):
-            if key in kwargs:
-                kwargs[key] = features_from_json(kwargs[key], f"{where}: {key}")
-        if "normalization_mapping" in kwargs:
-            mapping = kwargs["normalization_mapping"]
-            if not isinstance(mapping, Mapping):
-                raise ValueError(
-                    f"{where}: normalization_mapping must be a mapping, got {mapping!r}"
-                )
-            try:
-                kwargs["normalization_mapping"] = {
-                    str(k): NormalizationMode(v) for k, v in mapping.items()
-                }
-            except ValueError as e:
-                raise ValueError(f"{where}: normalization_mapping: {e}") from None
-        for key in ("tags", "optimizer_betas", "resize_imgs_with_padding"):
-            if kwargs.get(key) is not None:
-                kwargs[key] = tuple(kwargs[key])
-        try:
-            return cls(**kwargs)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{where}: {e}") from None
-
-    def save(self, path: str | Path) -> Path:
-        """Write config.json as LeRobot does (indent 4, no trailing newline)."""
-        path = Path(path)
-        path.write_text(json.dumps(self.to_json(), indent=4))
-        return path

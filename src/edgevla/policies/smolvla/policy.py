@@ -21,6 +21,7 @@ from transformers import PreTrainedTokenizerBase, SmolVLMConfig
 
 from edgevla.features import ACTION_KEY, STATE_KEY, TASK_KEY
 from edgevla.policies.normalization import Normalizer
+from edgevla.policies.policy_normalizers import build_normalizers
 from edgevla.policies.processors import ProcessorPipeline
 from edgevla.policies.smolvla.config import SMOLVLM2_500M, TYPE_NAME, SmolVLAConfig
 from edgevla.policies.smolvla.model import VLAFlowMatching
@@ -72,16 +73,9 @@ class SmolVLAPolicy(nn.Module):
             vlm_config = smolvlm2_500m_config()
         self.config = config
         self.model = VLAFlowMatching(config, vlm_config)
-        norm_map = config.norm_map
-        if preprocessor is None:
-            features = {**config.input_features, **config.output_features}
-            preprocessor = Normalizer(features, norm_map, stats, where="SmolVLAPolicy stats")
-        if postprocessor is None:
-            postprocessor = Normalizer(
-                config.output_features, norm_map, stats, where="SmolVLAPolicy stats"
-            )
-        self.preprocessor = preprocessor
-        self.postprocessor = postprocessor
+        self.preprocessor, self.postprocessor = build_normalizers(
+            config, stats, preprocessor, postprocessor, where="SmolVLAPolicy stats"
+        )
         self.rename_map = dict(rename_map or {})
         self.pipelines = pipelines
         self.task_tokens = task_tokens or TaskTokenSettings(

@@ -13,20 +13,29 @@ from pathlib import Path
 from typing import Any
 
 from edgevla.policies.errors import CheckpointError
-from edgevla.policies.normalization import Normalizer, StatsError
-from edgevla.policies.processors import (
-    NORMALIZER_STEP,
-    POSTPROCESSOR_NAME,
-    PREPROCESSOR_NAME,
-    UNNORMALIZER_STEP,
-    ProcessorPipeline,
-    ProcessorStep,
+from edgevla.policies.normalization import Normalizer
+from edgevla.policies.policy_normalizers import (
+    RENAME_STEP,
+    lerobot_pipelines,
+    pipelines_to_save,
+    read_normalizers,
+    rename_map,
 )
+from edgevla.policies.processors import ProcessorPipeline, ProcessorStep
 from edgevla.policies.smolvla.config import SmolVLAConfig
 from edgevla.policies.smolvla.policy import SmolVLAPolicy, TaskTokenSettings
 from edgevla.policies.smolvla.vlm import load_tokenizer, load_vlm_config
 
-RENAME_STEP = "rename_observations_processor"
+__all__ = [
+    "NEWLINE_STEP",
+    "RENAME_STEP",
+    "TOKENIZER_STEP",
+    "default_pipelines",
+    "from_pipelines",
+    "pipelines",
+    "tokenizer_step_config",
+]
+
 NEWLINE_STEP = "smolvla_new_line_processor"
 TOKENIZER_STEP = "tokenizer_processor"
 
@@ -46,66 +55,16 @@ def tokenizer_step_config(config: SmolVLAConfig) -> dict[str, Any]:
 def default_pipelines(
     config: SmolVLAConfig, preprocessor: Normalizer, postprocessor: Normalizer
 ) -> tuple[ProcessorPipeline, ProcessorPipeline]:
-    device = {"device": config.device or "cpu", "float_dtype": None}
-    pre = ProcessorPipeline(
-        PREPROCESSOR_NAME,
-        (
-            ProcessorStep(RENAME_STEP, {"rename_map": {}}),
-            ProcessorStep("to_batch_processor", {}),
-            ProcessorStep(NEWLINE_STEP, {}),
-            ProcessorStep(TOKENIZER_STEP, tokenizer_step_config(config)),
-            ProcessorStep("device_processor", device),
-            ProcessorStep(NORMALIZER_STEP, preprocessor.step_config(), preprocessor.state_dict()),
-        ),
+    task_steps = (
+        ProcessorStep(NEWLINE_STEP, {}),
+        ProcessorStep(TOKENIZER_STEP, tokenizer_step_config(config)),
     )
-    post = ProcessorPipeline(
-        POSTPROCESSOR_NAME,
-        (
-            ProcessorStep(
-                UNNORMALIZER_STEP, postprocessor.step_config(), postprocessor.state_dict()
-            ),
-            ProcessorStep("device_processor", {"device": "cpu", "float_dtype": None}),
-        ),
-    )
-    return pre, post
-
-
-def _with_normalizer(
-    pipeline: ProcessorPipeline, name: str, normalizer: Normalizer
-) -> ProcessorPipeline:
-    steps = tuple(
-        ProcessorStep(
-            s.registry_name, normalizer.step_config(), normalizer.state_dict(), s.class_path
-        )
-        if s.registry_name == name
-        else s
-        for s in pipeline.steps
-    )
-    return ProcessorPipeline(pipeline.name, steps)
+    return lerobot_pipelines(config.device, preprocessor, postprocessor, task_steps)
 
 
 def pipelines(policy: SmolVLAPolicy) -> tuple[ProcessorPipeline, ProcessorPipeline]:
     """The pipelines to save: the loaded ones (current stats swapped in) or LeRobot's default."""
-    if policy.pipelines is None:
-        return default_pipelines(policy.config, policy.preprocessor, policy.postprocessor)
-    pre, post = policy.pipelines
-    return (
-        _with_normalizer(pre, NORMALIZER_STEP, policy.preprocessor),
-        _with_normalizer(post, UNNORMALIZER_STEP, policy.postprocessor),
-    )
-
-
-def _normalizer(pipeline: ProcessorPipeline, name: str, directory: Path) -> Normalizer:
-    source = directory / pipeline.json_name
-    step = pipeline.find(name, source)
-    index = pipeline.steps.index(step)
-    where = directory / pipeline.state_file_name(index) if step.state else source
-    try:
-        return Normalizer.from_step(step.config, step.state, where=str(where))
-    except StatsError as e:
-        raise CheckpointError(where, e.detail, key=e.key) from None
-    except ValueError as e:
-        raise CheckpointError(source, str(e), key=name) from None
+    return pipelines_to_save(policy, default_pipelines)
 
 
 def _task_tokens(
@@ -140,21 +99,18 @@ def from_pipelines(
     then under the tokenizer step's name and `vlm_model_name`; if none is found the policy still
     loads, and tokenizing a task raises an error saying where it looked.
     """
-    rename_map: dict[str, str] = {}
-    for step in pre.steps:
-        if step.registry_name == RENAME_STEP:
-            rename_map = dict(step.config.get("rename_map") or {})
     task_tokens, tokenizer_name = _task_tokens(pre, config, directory)
     try:
         vlm_config = load_vlm_config(config.vlm_model_name)
     except (FileNotFoundError, ValueError) as e:
         raise CheckpointError(directory / "config.json", str(e), key="vlm_model_name") from None
+    preprocessor, postprocessor = read_normalizers(pre, post, directory)
     policy = SmolVLAPolicy.for_loading(
         config,
         vlm_config=vlm_config,
-        preprocessor=_normalizer(pre, NORMALIZER_STEP, directory),
-        postprocessor=_normalizer(post, UNNORMALIZER_STEP, directory),
-        rename_map=rename_map,
+        preprocessor=preprocessor,
+        postprocessor=postprocessor,
+        rename_map=rename_map(pre),
         pipelines=(pre, post),
         task_tokens=task_tokens,
     )
