@@ -93,11 +93,15 @@ class Cluster:
         """A start inside this cluster; `grasp` by parity of `number` unless given."""
         radial, tangential = rng.uniform(-POSITION_MARGIN, POSITION_MARGIN, size=2)
         x, y = self.local_to_world(float(radial), float(tangential))
-        grasp = grasp or ("horizontal" if number % 2 == 0 else "vertical")
+        grasp = grasp or _grasp_of(number)
+        return StartPosition(self.id, number, x, y, self._yaw(grasp, rng), grasp)
+
+    def _yaw(self, grasp: str, rng: np.random.Generator) -> float:
+        """Long axis across the reach ("horizontal") or along it, +-15 deg, in (-pi/2, pi/2]:
+        a bag's yaw is symmetric under pi."""
         base = self.angle + (math.pi / 2 if grasp == "horizontal" else 0.0)
         yaw = base + math.radians(float(rng.uniform(-YAW_JITTER_DEG, YAW_JITTER_DEG)))
-        yaw = (yaw + math.pi / 2) % math.pi - math.pi / 2  # a bag's yaw is symmetric under pi
-        return StartPosition(self.id, number, x, y, yaw, grasp)
+        return (yaw + math.pi / 2) % math.pi - math.pi / 2
 
     def positions(self, seed: int = 0) -> list[StartPosition]:
         """The cluster's numbered start positions 1..10: a 2x5 jittered grid, reproducible."""
@@ -108,12 +112,14 @@ class Cluster:
             radial = (-0.5 + row) * POSITION_MARGIN + rng.uniform(-0.006, 0.006)
             tangential = (-1.0 + col * 0.5) * POSITION_MARGIN + rng.uniform(-0.004, 0.004)
             x, y = self.local_to_world(radial, tangential)
-            grasp = "horizontal" if (i + 1) % 2 == 0 else "vertical"
-            base = self.angle + (math.pi / 2 if grasp == "horizontal" else 0.0)
-            yaw = base + math.radians(float(rng.uniform(-YAW_JITTER_DEG, YAW_JITTER_DEG)))
-            yaw = (yaw + math.pi / 2) % math.pi - math.pi / 2
+            grasp = _grasp_of(i + 1)
+            yaw = self._yaw(grasp, rng)
             out.append(StartPosition(self.id, i + 1, x, y, yaw, grasp))
         return out
+
+
+def _grasp_of(number: int) -> str:
+    return "horizontal" if number % 2 == 0 else "vertical"
 
 
 def workspace_clusters(count: int = DEFAULT_NUM_CLUSTERS) -> list[Cluster]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgevla.features import STATE_KEY
 from edgevla.sim.geometry import (
     FIXED_JAW_FACE,
     GRASP_LATERAL,
@@ -22,9 +23,12 @@ from edgevla.sim.geometry import (
     MUG_POS,
     REST_POSE,
     TEA_BAG_HALF,
+    action_to_radians,
+    radians_to_action,
 )
 from edgevla.sim.kinematics import ArmKinematics, grasp_rotation
 from edgevla.sim.trajectory import TrajectoryBuilder
+from edgevla.sim.workcell import ENV_STATE_KEY
 
 OPEN = JOINT_LIMITS["gripper"][0] + 0.88 * (JOINT_LIMITS["gripper"][1] - JOINT_LIMITS["gripper"][0])
 RELEASE = JOINT_LIMITS["gripper"][0] + 0.80 * (
@@ -259,10 +263,6 @@ class ScriptedExpert:
 
     def act(self, observation: dict) -> np.ndarray:
         """Next joint targets, in action units (degrees, gripper 0..100)."""
-        from edgevla.features import STATE_KEY
-        from edgevla.sim.geometry import action_to_radians, radians_to_action
-        from edgevla.sim.workcell import ENV_STATE_KEY
-
         state = TaskState.from_env_state(
             action_to_radians(observation[STATE_KEY]), observation[ENV_STATE_KEY]
         )

@@ -7,7 +7,6 @@ arm joints, 0 (closed) .. 100 (open) for the gripper.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,12 +38,6 @@ class TeaBagPose:
     x: float
     y: float
     yaw: float
-
-
-def _ensure_gl_backend() -> None:
-    # EGL is Debian's headless Mesa; OSMesa is the slow but dependable fallback.
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
 
 class TeaBagWorkcell:
@@ -160,7 +153,6 @@ class TeaBagWorkcell:
     def render(self) -> dict[str, np.ndarray]:
         """uint8[H, W, 3] per configured camera."""
         if self._renderer is None:
-            _ensure_gl_backend()
             scene = self.config.scene
             self._renderer = self._mj.Renderer(self.model, scene.height, scene.width)
         images = {}
