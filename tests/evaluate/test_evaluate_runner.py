@@ -91,6 +91,8 @@ def test_resolve_policy_and_bad_inputs(policy, starts):
         ("latency_aware:0.25+crossfade@time", {"margin_s": 0.25, "align": "time"}),
         ("threshold:0.6+weighted_average/80", {"actions_per_chunk": 80}),
         ("latency_aware", {"aggregator": "crossfade", "actions_per_chunk": 50}),
+        ("latency_aware+crossfade/50*2", {"max_in_flight": 2, "actions_per_chunk": 50}),
+        ("latency_aware+crossfade", {"max_in_flight": 1}),
     ],
 )
 def test_parse_mode(text, fields):
@@ -107,6 +109,7 @@ def test_parse_mode(text, fields):
         ("sync:0.5", "takes no :VALUE"),
         ("latency_aware+blend", "unknown aggregator 'blend'"),
         ("latency_aware@space", "unknown align 'space'"),
+        ("sync*2", "max_in_flight must be 1"),
         ("threshold:2+average", r"threshold must be in \[0, 1\], got 2"),
         ("latency_aware crossfade", "cannot read run mode"),
     ],

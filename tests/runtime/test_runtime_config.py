@@ -36,6 +36,10 @@ def test_bad_config_fails_at_construction():
         RuntimeConfig(aggregator="max", latency="0.1")
     with pytest.raises(ValueError, match="cannot read latency"):
         RuntimeConfig(latency="fast")
+    with pytest.raises(ValueError, match="max_in_flight must be 1"):
+        RuntimeConfig(trigger="sync", latency="0.1", max_in_flight=2)
+    with pytest.raises(ValueError, match="max_in_flight must be >= 1"):
+        RuntimeConfig(latency="0.1", max_in_flight=0)
 
 
 def test_config_round_trips_through_json(tmp_path):

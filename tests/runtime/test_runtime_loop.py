@@ -159,3 +159,46 @@ def test_bad_env_or_spec_is_reported():
         loop.run_episode(max_ticks=5)
     with pytest.raises(ValueError, match=r"plans at 30(\.0)? fps but env runs at 50"):
         ControlLoop(PointEnv(fps=50), LinePolicy(fps=30), trigger=make_trigger("sync"))
+
+
+class _InFlight:
+    """Most requests outstanding at once, from the loop's own tick records."""
+
+    def __init__(self, latency_ticks):
+        self.latency_ticks, self.requests, self.most = latency_ticks, [], 0
+
+    def on_tick(self, record):
+        if record.requested:
+            self.requests.append(record.tick)
+        outstanding = [t for t in self.requests if t + self.latency_ticks > record.tick]
+        self.most = max(self.most, len(outstanding))
+
+
+@pytest.mark.parametrize("align", ["state", "time"])
+def test_two_in_flight_keep_the_queue_fed_where_one_starves(align):
+    # 1.0 s and 50-action chunks: 30 actions stale on arrival, 20 left for 30 ticks of latency
+    model = FixedLatency(1.0)
+    results = {}
+    for k in (1, 2):
+        seen = _InFlight(30)
+        loop = ControlLoop(
+            PointEnv(goal=4.0),
+            LinePolicy(chunk_size=50, speed=0.5),
+            trigger=latency_aware(model),
+            clock=VirtualClock(model),
+            subscribers=[seen],
+            align=align,
+            max_in_flight=k,
+        )
+        results[k] = (loop.run_episode(max_ticks=2000), seen.most)
+    (one, most_one), (two, most_two) = results[1], results[2]
+    assert one.success and two.success
+    assert one.starved_ticks > 0 and most_one == 1
+    assert two.starved_ticks == 0 and most_two == 2
+    assert two.idle_ticks == 30  # only the first chunk is waited for
+    assert two.completion_time_s < one.completion_time_s
+
+
+def test_max_in_flight_must_be_positive():
+    with pytest.raises(ValueError, match="max_in_flight must be >= 1"):
+        ControlLoop(PointEnv(), LinePolicy(), trigger=make_trigger("sync"), max_in_flight=0)

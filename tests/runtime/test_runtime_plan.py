@@ -4,7 +4,13 @@ import pytest
 
 from edgevla.cli import main
 from edgevla.runtime.latency import FixedLatency, profile
-from edgevla.runtime.plan import fits, max_latency_for, min_actions_per_chunk, plan
+from edgevla.runtime.plan import (
+    fits,
+    max_latency_for,
+    min_actions_per_chunk,
+    min_in_flight,
+    plan,
+)
 
 
 def test_fits_accounts_for_stale_actions():
@@ -76,3 +82,27 @@ def test_cli_text_and_json(capsys):
 def test_cli_bad_latency_is_a_clean_error(capsys):
     assert main(["plan", "--latency", "imx9-fast"]) == 2
     assert "cannot read latency 'imx9-fast'" in capsys.readouterr().err
+
+
+def test_pipelining_divides_the_stale_actions_among_the_requests_in_flight():
+    # 1.0 s at 30 fps: 30 stale, request point ceil(1.1 * 30) = 33, so a 50-action chunk leaves
+    # 17 ticks between requests: one in flight cannot cover 30 ticks of latency, two can.
+    assert not fits(1.0, 30, 50, 0.1) and fits(1.0, 30, 50, 0.1, in_flight=2)
+    assert min_in_flight(1.0, 30, 50, 0.1) == 2
+    assert min_in_flight(1.0, 30, 33, 0.1) is None  # the chunk ends at the request point
+    assert min_actions_per_chunk(1.0, 30, 0.1, in_flight=2) == 33 + 15
+    assert max_latency_for(50, 30, 0.1, in_flight=2) > 1.0 > max_latency_for(50, 30, 0.1)
+
+
+def test_plan_with_two_in_flight_feeds_the_queue_where_one_starves():
+    one = plan(FixedLatency(1.0), 30, 50, episodes=2, episode_s=10)
+    assert not one.feasible and one.min_in_flight_p99 == 2
+    assert any("max_in_flight = 2" in n for n in one.notes)
+    two = plan(FixedLatency(1.0), 30, 50, episodes=2, episode_s=10, max_in_flight=2)
+    assert two.feasible_p99 and two.recommended_max_in_flight == 2
+    est = {e.trigger: e for e in two.estimates}
+    assert {e.trigger: e for e in one.estimates}["latency_aware"].starved_ticks_per_episode > 0
+    assert est["latency_aware"].starved_ticks_per_episode == 0
+    # a fast board does not need the extra request even when the device allows it
+    fast = plan(profile("imx95-act-optimized"), 30, 100, episodes=1, max_in_flight=4)
+    assert fast.recommended_max_in_flight == 1

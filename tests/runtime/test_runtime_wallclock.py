@@ -70,3 +70,29 @@ def test_worker_errors_surface_in_the_control_loop():
         pytest.raises(RuntimeError, match="inference worker failed.*onnx session died"),
     ):
         loop.run_episode(max_ticks=30)
+
+
+def test_two_workers_compute_two_requests_at_once():
+    both_started = threading.Barrier(2, timeout=2.0)
+
+    class Rendezvous(LinePolicy):
+        def predict_chunk(self, observation, timestep=0):
+            both_started.wait()  # raises BrokenBarrierError if the second never starts
+            return super().predict_chunk(observation, timestep)
+
+    env = PointEnv()
+    inf = ThreadedInference(Rendezvous(chunk_size=5), WallClock(), workers=2)
+    try:
+        inf.submit(env.reset(), 0)
+        time.sleep(0.05)  # the first worker has taken tick 0 and waits at the barrier
+        inf.submit(env.reset(), 1)
+        assert sorted(inf.in_flight_ticks) == [0, 1] and inf.replaced == 0
+        deadline = time.perf_counter() + 3.0
+        got = []
+        while len(got) < 2 and time.perf_counter() < deadline:
+            got += inf.poll(0)
+            time.sleep(0.005)
+        assert sorted(a.request_tick for a in got) == [0, 1]
+        assert inf.in_flight_ticks == []
+    finally:
+        inf.close()

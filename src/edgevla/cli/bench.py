@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="MODE",
         default=None,
-        help="run modes TRIGGER[:VALUE][+AGGREGATOR][@ALIGN][/ACTIONS_PER_CHUNK], e.g. sync "
+        help="run modes TRIGGER[:VALUE][+AGGREGATOR][@ALIGN][/ACTIONS_PER_CHUNK][*MAX_IN_FLIGHT], e.g. sync "
         "threshold:0.6+weighted_average latency_aware+crossfade (default: a set of seven)",
     )
     p.add_argument("--sets", default="test,validation", help="comma-separated: test, validation")

@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--margin", type=float, default=0.1, help="seconds of slack (default 0.1)")
     parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=1,
+        help="requests pipelined at once (default 1); >1 needs a device that runs them together",
+    )
+    parser.add_argument(
         "--threshold",
         type=float,
         default=None,
@@ -64,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             episode_s=args.episode_seconds,
             episodes=args.episodes,
             seed=args.seed,
+            max_in_flight=args.max_in_flight,
         )
     except (ValueError, FileNotFoundError) as e:
         raise CliError(str(e)) from None
@@ -84,12 +91,13 @@ def format_report(r) -> str:  # r: FeasibilityReport
         f"{r.stale_actions_p95} go stale during a p95 inference, "
         f"{r.usable_duration_p95_s:.2f} s remain usable",
         f"feasible     {verdict}  (p95 latency + {r.margin_s:g} s margin must fit in the usable "
-        "time)",
+        f"time; {r.max_in_flight} request(s) in flight)",
         f"trigger      latency_aware requests at <= {r.request_at_actions} actions left "
         f"(LeRobot chunk_size_threshold {r.chunk_size_threshold:.2f})",
         f"recommended  trigger {r.recommended_trigger}, actions_per_chunk "
         f"{r.recommended_actions_per_chunk} (smallest feasible at p99: "
-        f"{r.min_actions_per_chunk}, policy max {r.max_chunk_size})",
+        f"{r.min_actions_per_chunk}, policy max {r.max_chunk_size}), max_in_flight "
+        f"{r.recommended_max_in_flight}",
         "",
         f"Monte Carlo: {r.episodes} episodes of {r.episode_s:g} s, virtual time",
         f"  {'trigger':<14}{'inferences':>11}{'idle ticks':>12}{'starved':>9}"

@@ -67,6 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float, default=0.1, help="latency_aware margin (s)")
     parser.add_argument("--align", default="state", choices=["state", "time"])
     parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=1,
+        help="pipeline up to N requests (see `edgevla plan --max-in-flight`); the server or "
+        "device must run them at once",
+    )
+    parser.add_argument(
         "--latency",
         metavar="PROFILE|SECONDS|FILE",
         help="in-process only: emulate this latency (virtual time unless --wall-clock)",
@@ -186,6 +193,7 @@ def _runtime(args: argparse.Namespace, initial_latency_s: float | None):
         margin_s=args.margin,
         initial_latency_s=None if virtual else initial_latency_s,
         align=args.align,
+        max_in_flight=args.max_in_flight,
     )
 
 

@@ -107,6 +107,7 @@ def run_episodes(
             actions_per_chunk=runtime.actions_per_chunk,
             align=runtime.align,
             crossfade_min_s=runtime.crossfade_min_s,
+            max_in_flight=runtime.max_in_flight,
         ) as loop:
             options = {"tea_bag": start.pose, "task": task}
             if reset_options is not None:

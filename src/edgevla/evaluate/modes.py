@@ -6,8 +6,9 @@
     latency_aware:0.2+crossfade            ... with a 0.2 s margin
     latency_aware+crossfade@time           arriving chunks aligned by the clock only
     threshold:0.6+weighted_average/80      ... with 80 actions per chunk (the LeRobot blog's)
+    latency_aware+crossfade*2              up to 2 requests in flight (pipelined inference)
 
-Grammar: TRIGGER[:VALUE][+AGGREGATOR][@ALIGN][/ACTIONS_PER_CHUNK]. VALUE is the threshold of
+Grammar: TRIGGER[:VALUE][+AGGREGATOR][@ALIGN][/ACTIONS_PER_CHUNK][*MAX_IN_FLIGHT]. VALUE is the threshold of
 `threshold` and the margin in seconds of `latency_aware`. Sync's aggregator is irrelevant (a
 chunk never lands on queued actions) and defaults to latest_only.
 """
@@ -21,7 +22,7 @@ from edgevla.runtime.config import RuntimeConfig
 
 _MODE = re.compile(
     r"^(?P<trigger>[a-z_]+)(?::(?P<value>[0-9.]+))?(?:\+(?P<aggregator>[a-z_]+))?"
-    r"(?:@(?P<align>[a-z]+))?(?:/(?P<apc>[0-9]+))?$"
+    r"(?:@(?P<align>[a-z]+))?(?:/(?P<apc>[0-9]+))?(?:\*(?P<flight>[0-9]+))?$"
 )
 
 DEFAULT_MODES: tuple[str, ...] = (
@@ -44,7 +45,7 @@ def parse_mode(text: str, base: RuntimeConfig) -> RuntimeConfig:
     if found is None:
         raise ValueError(
             f"cannot read run mode {text!r}: expected TRIGGER[:VALUE][+AGGREGATOR][@ALIGN]"
-            "[/ACTIONS_PER_CHUNK], e.g. 'sync', 'threshold:0.6+weighted_average', "
+            "[/ACTIONS_PER_CHUNK][*MAX_IN_FLIGHT], e.g. 'sync', 'threshold:0.6+weighted_average', "
             "'latency_aware:0.1+crossfade@state/50'"
         )
     trigger, value = found["trigger"], found["value"]
@@ -61,6 +62,8 @@ def parse_mode(text: str, base: RuntimeConfig) -> RuntimeConfig:
         changes["align"] = found["align"]
     if found["apc"]:
         changes["actions_per_chunk"] = int(found["apc"])
+    if found["flight"]:
+        changes["max_in_flight"] = int(found["flight"])
     try:
         return dataclasses.replace(base, **changes)
     except ValueError as e:

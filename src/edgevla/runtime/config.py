@@ -32,6 +32,7 @@ class RuntimeConfig:
     initial_latency_s: float | None = None  # latency_aware prior; None: the model's percentile
     align: str = "state"  # where an arriving chunk starts: "state" or "time" (runtime.alignment)
     crossfade_min_s: float = 0.2  # crossfade only: blend at least this long (0: the overlap)
+    max_in_flight: int = 1  # >1: pipelined requests (needs a device that runs them at once)
 
     def __post_init__(self) -> None:
         if self.trigger not in TRIGGERS:
@@ -43,6 +44,10 @@ class RuntimeConfig:
             raise ValueError(f"unknown align {self.align!r}; expected one of: {ALIGNMENTS}")
         if not self.crossfade_min_s >= 0:
             raise ValueError(f"crossfade_min_s must be >= 0 seconds, got {self.crossfade_min_s}")
+        if self.max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be >= 1, got {self.max_in_flight}")
+        if self.max_in_flight > 1 and self.trigger == "sync":
+            raise ValueError("sync waits for every chunk: max_in_flight must be 1")
         if self.actions_per_chunk is not None and self.actions_per_chunk < 1:
             raise ValueError(
                 f"actions_per_chunk must be >= 1 or None, got {self.actions_per_chunk}"

@@ -3,8 +3,10 @@
 The control loop is the same in virtual and wall-clock time; only this piece differs.
 - `VirtualInference` computes the chunk at once from the observation of the request tick and
   holds it back until tick t + ceil(L·fps), L drawn from the virtual clock's latency model.
-- `ThreadedInference` runs `predict_chunk` on a worker thread so a slow policy never blocks a
+- `ThreadedInference` runs `predict_chunk` on worker threads so a slow policy never blocks a
   tick; it keeps only the newest pending request (an older one would plan from a stale view).
+  With `workers=k` up to k requests run at once (pipelined inference, `max_in_flight`): for a
+  server or accelerator that answers k requests in about the time of one.
   When the policy is unavailable (`PolicyUnavailable`: a server down), the failed request is
   dropped — never retried with its now-stale observation — and the worker calls the policy's
   `reconnect()` with backoff while the loop holds the arm; afterwards the trigger asks again
@@ -39,6 +41,7 @@ class Arrival:
 class Inference(Protocol):
     clock: Clock
     in_flight: bool
+    in_flight_ticks: list[int]  # request ticks of everything submitted and not yet polled
     replaced: int  # pending requests overwritten by a newer one before they started
     unavailable: bool  # the policy cannot answer now (reconnecting): the arm holds
     outages: int  # requests that failed with PolicyUnavailable
@@ -69,6 +72,10 @@ class VirtualInference:
     @property
     def in_flight(self) -> bool:
         return bool(self._pending)
+
+    @property
+    def in_flight_ticks(self) -> list[int]:
+        return [a.request_tick for _, a in self._pending]
 
     def submit(self, observation: Observation, tick: int) -> None:
         latency = self.clock.sample_latency()
@@ -109,13 +116,20 @@ class RetrySchedule:
 
 
 class ThreadedInference:
-    """A worker thread running `policy.predict_chunk`; errors resurface in `poll`, except
-    `PolicyUnavailable`, which the worker handles by reconnecting (see module docstring)."""
+    """Worker threads running `policy.predict_chunk`; errors resurface in `poll`, except
+    `PolicyUnavailable`, which one worker handles by reconnecting (see module docstring) while
+    the others stop taking requests."""
 
     def __init__(
-        self, policy: ChunkPolicy, clock: Clock, retry: RetrySchedule | None = None
+        self,
+        policy: ChunkPolicy,
+        clock: Clock,
+        retry: RetrySchedule | None = None,
+        workers: int = 1,
     ) -> None:
-        self.policy, self.clock = policy, clock
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.policy, self.clock, self.workers = policy, clock, int(workers)
         self.retry = retry or RetrySchedule()
         self.replaced = 0
         self.outages = 0
@@ -124,16 +138,23 @@ class ThreadedInference:
         self._interrupt = False  # reset()/close(): stop retrying, the episode is over
         self._cond = threading.Condition()
         self._pending: tuple[Observation, int, float] | None = None
-        self._busy = False
+        self._running: dict[int, int] = {}  # worker index -> request tick it computes
         self._done: list[Arrival] = []
         self._error: BaseException | None = None
         self._closed = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     @property
     def in_flight(self) -> bool:
         with self._cond:
-            return self._pending is not None or self._busy
+            return self._pending is not None or bool(self._running)
+
+    @property
+    def in_flight_ticks(self) -> list[int]:
+        with self._cond:
+            ticks = list(self._running.values())
+            ticks += [a.request_tick for a in self._done]
+            return ticks + ([self._pending[1]] if self._pending is not None else [])
 
     @property
     def unavailable(self) -> bool:
@@ -144,11 +165,14 @@ class ThreadedInference:
         with self._cond:
             if self._closed:
                 raise RuntimeError("submit() on a closed ThreadedInference")
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._work, name="edgevla-inference", daemon=True
-                )
-                self._thread.start()
+            while len(self._threads) < self.workers:
+                index = len(self._threads)
+                thread = threading.Thread(
+                    target=self._work, args=(index,), name=f"edgevla-inference-{index}",
+                    daemon=True,
+                )  # fmt: skip
+                self._threads.append(thread)
+                thread.start()
             if self._pending is not None:
                 self.replaced += 1
             self._pending = (observation, tick, self.clock.now())
@@ -171,7 +195,7 @@ class ThreadedInference:
             self._pending = None
             self._interrupt = True
             self._cond.notify_all()
-            if not self._cond.wait_for(lambda: not self._busy, timeout_s):
+            if not self._cond.wait_for(lambda: not self._running, timeout_s):
                 raise TimeoutError(f"inference still running after {timeout_s} s")
             self._interrupt = False
             self._done.clear()
@@ -183,39 +207,48 @@ class ThreadedInference:
             self._closed = True
             self._pending = None
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        for thread in self._threads:
+            thread.join(timeout_s)
 
-    def _work(self) -> None:
+    def _work(self, index: int) -> None:
         worker_scheduling()  # started by a real-time control thread: not at its priority
         while True:
             with self._cond:
-                while self._pending is None and not self._closed:
+                while (self._pending is None or self._unavailable) and not self._closed:
                     self._cond.wait()
                 if self._closed:
                     return
                 observation, tick, t_submit = self._pending
-                self._pending, self._busy = None, True
+                self._pending = None
+                self._running[index] = tick
             try:
                 chunk = self.policy.predict_chunk(observation, timestep=tick)
             except PolicyUnavailable as e:
-                self._recover(e)
+                with self._cond:
+                    reconnecting = self._unavailable  # another worker is already on it
+                    self._unavailable = True
+                if reconnecting:
+                    with self._cond:
+                        self._running.pop(index, None)
+                        self._cond.notify_all()
+                else:
+                    self._recover(e, index)
                 continue
             except BaseException as e:  # handed to the control thread, never swallowed
                 with self._cond:
-                    self._error, self._busy = e, False
+                    self._error = e
+                    self._running.pop(index, None)
                     self._cond.notify_all()
                 continue
             with self._cond:
                 self._done.append(Arrival(chunk, tick, self.clock.now() - t_submit))
-                self._busy = False
+                self._running.pop(index, None)
                 self._cond.notify_all()
 
-    def _recover(self, error: PolicyUnavailable) -> None:
+    def _recover(self, error: PolicyUnavailable, index: int) -> None:
         """Reconnect with backoff until it works, the episode ends, or a real error comes."""
         with self._cond:
             self.outages += 1
-            self._unavailable = True
         log.warning("policy unavailable, holding the arm and reconnecting: %s", error)
         reconnect = getattr(self.policy, "reconnect", None)
         attempt = 0
@@ -243,12 +276,16 @@ class ThreadedInference:
             log.warning("policy reachable again after %d failed attempts", attempt)
             break
         with self._cond:
-            self._unavailable, self._busy = False, False
+            self._unavailable = False
+            self._running.pop(index, None)
             self._cond.notify_all()
 
 
-def make_inference(policy: ChunkPolicy, clock: Clock, fps: float) -> Inference:
-    """Virtual clock → VirtualInference; anything else → a ThreadedInference worker."""
+def make_inference(
+    policy: ChunkPolicy, clock: Clock, fps: float, max_in_flight: int = 1
+) -> Inference:
+    """Virtual clock → VirtualInference (any number in flight, each with its own latency);
+    anything else → ThreadedInference with one worker per request allowed in flight."""
     if isinstance(clock, VirtualClock):
         return VirtualInference(policy, clock, fps)
-    return ThreadedInference(policy, clock)
+    return ThreadedInference(policy, clock, workers=max_in_flight)

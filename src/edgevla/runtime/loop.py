@@ -60,7 +60,11 @@ class ControlLoop:
     `loop.clock` may be replaced between episodes (e.g. a virtual clock seeded per episode).
 
     `actions_per_chunk` keeps only the first N actions of every chunk (LeRobot's option of
-    the same name). Call `close()` (or use `with`) to stop a wall-clock inference worker.
+    the same name). `max_in_flight` > 1 pipelines inference: a new request may go out while
+    earlier ones are computed, when the latency eats so much of a chunk that one inference at
+    a time cannot keep the queue fed (see `plan.py`); the trigger then sees the queue as it
+    will be once the requests in flight land. Call `close()` (or use `with`) to stop a
+    wall-clock inference worker.
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class ControlLoop:
         actions_per_chunk: int | None = None,
         align: str = "state",
         crossfade_min_s: float = 0.2,
+        max_in_flight: int = 1,
     ) -> None:
         self.fps = float(env.fps)
         if abs(policy.spec.fps - self.fps) > 1e-6:
@@ -86,6 +91,9 @@ class ControlLoop:
         if align not in ALIGNMENTS:
             raise ValueError(f"align must be one of {ALIGNMENTS}, got {align!r}")
         self.align = align
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
+        self.max_in_flight = int(max_in_flight)
         self.env, self.policy, self.trigger = env, policy, trigger
         self.aggregator_name, self.aggregate = resolve_aggregator(aggregator)
         if crossfade_min_s < 0:
@@ -110,7 +118,7 @@ class ControlLoop:
             )
         if self._inference is None or self._inference.clock is not self.clock:
             self.close()  # the clock was swapped (e.g. one seeded per episode): new runner
-            self._inference = make_inference(self.policy, self.clock, self.fps)
+            self._inference = make_inference(self.policy, self.clock, self.fps, self.max_in_flight)
         inference = self._inference
         inference.reset()
         obs = self.env.reset(**reset_options)
@@ -127,11 +135,15 @@ class ControlLoop:
             tally.starts.append(self.clock.now() - t0)
             # Merge what landed first, so the trigger sees the queue this tick will pop from.
             arrivals = inference.poll(tick)
-            stale = sum(self._merge(a, tick, queue, tally, target) for a in arrivals)
+            stale = sum(
+                self._merge(a, tick, queue, tally, target, inference.in_flight_ticks)
+                for a in arrivals
+            )
+            queue_size, saturated = self._projected(len(queue), inference.in_flight_ticks, tick)
             requested = self.trigger.should_request(
-                queue_size=len(queue),
+                queue_size=queue_size,
                 chunk_size=self.chunk_size,
-                in_flight=inference.in_flight,
+                in_flight=saturated,
                 fps=self.fps,
             )
             if requested:
@@ -139,7 +151,10 @@ class ControlLoop:
                 tally.held_at_request[tick] = tally.idle
                 tally.requests += 1
                 now = inference.poll(tick)  # a zero-latency chunk is usable at once
-                stale += sum(self._merge(a, tick, queue, tally, target) for a in now)
+                stale += sum(
+                    self._merge(a, tick, queue, tally, target, inference.in_flight_ticks)
+                    for a in now
+                )
                 arrivals += now
             if inference.unavailable or inference.outages != tally.outages_seen:
                 tally.recovering, tally.outages_seen = True, inference.outages
@@ -177,6 +192,17 @@ class ControlLoop:
         notify(self.subscribers, "on_episode_end", result)
         return result
 
+    def _projected(self, queued: int, in_flight: list[int], tick: int) -> tuple[int, bool]:
+        """(queue length the trigger should see, whether no further request may go out).
+
+        One in flight: the queue as it is, and nothing more until it lands. Pipelined: a
+        request made at tick r will cover up to tick r + chunk_size, so the queue is projected
+        to that point and a new request goes out only when even the projection runs short."""
+        if self.max_in_flight == 1 or not in_flight:
+            return queued, bool(in_flight)
+        covered = max(queued, max(r + self.chunk_size - tick for r in in_flight))
+        return covered, len(in_flight) >= self.max_in_flight
+
     def _merge(
         self,
         arrival: Arrival,
@@ -184,6 +210,7 @@ class ControlLoop:
         queue: ActionQueue,
         tally: _Tally,
         last_target: np.ndarray,
+        in_flight: list[int],
     ) -> int:
         """Queue an arrived chunk; returns how many of its actions were stale.
 
@@ -193,7 +220,9 @@ class ControlLoop:
         the actions the arm really executed meanwhile are stale. For `sync` the shift is the
         whole wait: the chunk runs from its first action at the arrival tick. With
         `align="state"` the entry point is then corrected by the last commanded target
-        (see `alignment.py`).
+        (see `alignment.py`), never so far that the queue runs dry before the next chunk can
+        land: the trigger's reserve after it, or — pipelined — until the earliest request
+        still in flight is due.
         """
         chunk = arrival.chunk
         if chunk.timestep != arrival.request_tick:
@@ -215,6 +244,8 @@ class ControlLoop:
             steady = len(actions) - math.ceil(arrival.latency_s * self.fps - 1e-9)
             fresh = len(actions) - max(0, tick - start)  # left after time alignment
             ahead = max(0, fresh - reserve) if steady >= reserve else None
+            if self.max_in_flight > 1 and in_flight:  # the next chunk is due min(r) + reserve
+                ahead = max(0, fresh - max(0, min(in_flight) + reserve - tick))
             start = align_by_state(actions, start, tick, last_target, max_ahead=ahead)
         report = queue.merge(
             ActionChunk(actions, start), tick, self.aggregate,

@@ -10,7 +10,12 @@ margin must fit in it:
     L + margin ≤ (actions_per_chunk − ceil(L·fps)) / fps      (≈ actions_per_chunk/fps ≥ 2L)
 
 checked at the latency model's p95 (what the latency-aware trigger plans for) and p99 (the
-tail). The Monte Carlo numbers come from running the real control loop in virtual time on the
+tail). In ticks, with ℓ = ceil(L·fps) and R = ceil((L + margin)·fps) the trigger's request
+point: a chunk requested at tick r covers up to r + T, so requests go out every T − R ticks and
+each stays in flight ℓ ticks. One at a time that needs ℓ ≤ T − R. Pipelined, with k requests
+allowed in flight, it needs ℓ ≤ k·(T − R) — which only helps if the inference device answers k
+requests at once in about the time of one (a GPU server; not one NPU busy with each).
+ The Monte Carlo numbers come from running the real control loop in virtual time on the
 toy world, with latencies drawn from the model — the same code as a real run, not a formula.
 """
 
@@ -30,6 +35,7 @@ from edgevla.runtime.toy import LinePolicy, PointEnv
 from edgevla.runtime.triggers import LatencyAwareTrigger, Trigger, make_trigger
 
 EPS = 1e-9
+PIPELINE_HINT_MAX = 4  # suggest pipelining only up to this many requests in flight
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class FeasibilityReport:
     fps: float
     actions_per_chunk: int
     margin_s: float
+    max_in_flight: int  # requests allowed in flight at once (1: no pipelining)
     latency_p50_s: float
     latency_p95_s: float
     latency_p99_s: float
@@ -63,8 +70,10 @@ class FeasibilityReport:
     chunk_size_threshold: float  # the same point as LeRobot's chunk_size_threshold
     min_actions_per_chunk: int  # smallest chunk feasible at p99
     max_chunk_size: int  # what the policy can produce (caps the recommendation)
+    min_in_flight_p99: int | None  # fewest requests in flight feasible at p99 (None: none is)
     recommended_actions_per_chunk: int
     recommended_trigger: str
+    recommended_max_in_flight: int
     episode_s: float
     episodes: int
     estimates: tuple[ModeEstimate, ...]
@@ -74,15 +83,34 @@ class FeasibilityReport:
         return asdict(self)
 
 
-def fits(latency_s: float, fps: float, actions_per_chunk: int, margin_s: float) -> bool:
-    """latency + margin ≤ (actions_per_chunk − ceil(latency·fps)) / fps."""
-    stale = math.ceil(latency_s * fps - EPS)
-    return latency_s + margin_s <= (actions_per_chunk - stale) / fps + EPS
+def _ticks(seconds: float, fps: float) -> int:
+    return math.ceil(seconds * fps - EPS)
 
 
-def min_actions_per_chunk(latency_s: float, fps: float, margin_s: float) -> int:
-    """Smallest chunk for which `fits` holds: ceil(L·fps) + ceil((L + margin)·fps)."""
-    return math.ceil(latency_s * fps - EPS) + math.ceil((latency_s + margin_s) * fps - EPS)
+def fits(
+    latency_s: float, fps: float, actions_per_chunk: int, margin_s: float, in_flight: int = 1
+) -> bool:
+    """ceil(L·fps) ≤ in_flight · (T − ceil((L + margin)·fps)), with T − R ≥ 1; for one in
+    flight that is latency + margin ≤ (actions_per_chunk − ceil(latency·fps)) / fps."""
+    spacing = actions_per_chunk - _ticks(latency_s + margin_s, fps)
+    return spacing >= 1 and _ticks(latency_s, fps) <= in_flight * spacing
+
+
+def min_actions_per_chunk(latency_s: float, fps: float, margin_s: float, in_flight: int = 1) -> int:
+    """Smallest chunk for which `fits` holds: ceil((L + margin)·fps) + ceil(ceil(L·fps) / k)."""
+    stale = _ticks(latency_s, fps)
+    return _ticks(latency_s + margin_s, fps) + max(1, math.ceil(stale / in_flight))
+
+
+def min_in_flight(
+    latency_s: float, fps: float, actions_per_chunk: int, margin_s: float
+) -> int | None:
+    """Fewest requests in flight for which `fits` holds; None if the chunk does not even
+    outlast the request point (T ≤ R): no pipelining helps then."""
+    spacing = actions_per_chunk - _ticks(latency_s + margin_s, fps)
+    if spacing < 1:
+        return None
+    return max(1, math.ceil(_ticks(latency_s, fps) / spacing))
 
 
 def plan(
@@ -96,17 +124,24 @@ def plan(
     episode_s: float = 30.0,
     episodes: int = 20,
     seed: int = 0,
+    max_in_flight: int = 1,
 ) -> FeasibilityReport:
     """Check async feasibility and estimate starvation by Monte Carlo (see module docstring).
 
     `max_chunk_size`: the most actions the policy produces (its trained chunk size; default
     `actions_per_chunk`, i.e. the chunk cannot grow). `threshold`: also simulate LeRobot's
-    fixed `chunk_size_threshold` trigger at this value.
+    fixed `chunk_size_threshold` trigger at this value. `max_in_flight`: the most requests the
+    inference device runs at once (`ControlLoop(max_in_flight=...)`); the recommendation uses
+    no more of them than it needs.
     """
-    if fps <= 0 or actions_per_chunk < 1 or margin_s < 0 or episodes < 1 or episode_s <= 0:
+    if (
+        fps <= 0 or actions_per_chunk < 1 or margin_s < 0 or episodes < 1 or episode_s <= 0
+        or max_in_flight < 1
+    ):  # fmt: skip
         raise ValueError(
-            "need fps > 0, actions_per_chunk >= 1, margin_s >= 0, episodes >= 1, episode_s > 0; "
-            f"got {fps}, {actions_per_chunk}, {margin_s}, {episodes}, {episode_s}"
+            "need fps > 0, actions_per_chunk >= 1, margin_s >= 0, episodes >= 1, episode_s > 0, "
+            f"max_in_flight >= 1; got {fps}, {actions_per_chunk}, {margin_s}, {episodes}, "
+            f"{episode_s}, {max_in_flight}"
         )
     cap = actions_per_chunk if max_chunk_size is None else int(max_chunk_size)
     if cap < actions_per_chunk:
@@ -114,24 +149,29 @@ def plan(
     p50, p95, p99 = (latency.quantile(q) for q in (0.5, 0.95, 0.99))
     if not math.isfinite(p99):
         raise ValueError(f"latency p99 must be finite, got {p99} for {latency.describe()}")
-    t_min = min_actions_per_chunk(p99, fps, margin_s)
-    feasible = fits(p95, fps, actions_per_chunk, margin_s)
-    feasible_p99 = fits(p99, fps, actions_per_chunk, margin_s)
+    k = max_in_flight
+    t_min = min_actions_per_chunk(p99, fps, margin_s, k)
+    feasible = fits(p95, fps, actions_per_chunk, margin_s, k)
+    feasible_p99 = fits(p99, fps, actions_per_chunk, margin_s, k)
+    k_min = min_in_flight(p99, fps, actions_per_chunk, margin_s)
     request_at = LatencyAwareTrigger(p95, margin_s=margin_s).request_point(fps)
+    rec_k = 1
     if feasible_p99:
         rec_t, rec_trigger = actions_per_chunk, "latency_aware"
+        rec_k = k_min if k_min is not None else k  # no more in flight than needed
     elif t_min <= cap:  # grow the chunk until the tail fits
         rec_t, rec_trigger = t_min, "latency_aware"
-    elif feasible:  # only the tail does not fit and the chunk cannot grow
-        rec_t, rec_trigger = actions_per_chunk, "latency_aware"
+        rec_k = k
+    elif feasible:  # only the tail does not fit and nothing else helps
+        rec_t, rec_trigger, rec_k = actions_per_chunk, "latency_aware", k
     else:  # async would starve every chunk while executing plans from stale observations
-        rec_t, rec_trigger = actions_per_chunk, "sync"
-    triggers: list[tuple[str, dict[str, float]]] = [
-        ("latency_aware", {"initial_latency_s": p95, "margin_s": margin_s}),
-        ("sync", {}),
+        rec_t, rec_trigger, rec_k = actions_per_chunk, "sync", 1
+    triggers: list[tuple[str, dict[str, float], int]] = [
+        ("latency_aware", {"initial_latency_s": p95, "margin_s": margin_s}, k),
+        ("sync", {}, 1),
     ]
     if threshold is not None:
-        triggers.append(("threshold", {"threshold": threshold}))
+        triggers.append(("threshold", {"threshold": threshold}, 1))
     ticks = max(1, round(episode_s * fps))
     estimates = tuple(
         _simulate(
@@ -142,14 +182,16 @@ def plan(
             ticks,
             episodes,
             seed,
+            in_flight,
         )
-        for name, opts in triggers
+        for name, opts, in_flight in triggers
     )
     report = FeasibilityReport(
         latency=latency.describe(),
         fps=float(fps),
         actions_per_chunk=actions_per_chunk,
         margin_s=margin_s,
+        max_in_flight=k,
         latency_p50_s=p50,
         latency_p95_s=p95,
         latency_p99_s=p99,
@@ -163,8 +205,10 @@ def plan(
         chunk_size_threshold=min(1.0, request_at / actions_per_chunk),
         min_actions_per_chunk=t_min,
         max_chunk_size=cap,
+        min_in_flight_p99=k_min,
         recommended_actions_per_chunk=rec_t,
         recommended_trigger=rec_trigger,
+        recommended_max_in_flight=rec_k,
         episode_s=ticks / fps,
         episodes=episodes,
         estimates=estimates,
@@ -197,6 +241,7 @@ def _simulate(
     ticks: int,
     episodes: int,
     seed: int,
+    max_in_flight: int = 1,
 ) -> ModeEstimate:
     """Run `episodes` timing-only episodes (the toy never succeeds) with a fresh trigger each."""
     idle = starved = inferences = 0
@@ -210,6 +255,7 @@ def _simulate(
             aggregator="latest_only",
             clock=VirtualClock(latency, seed=seed + i),
             subscribers=[late],
+            max_in_flight=max_in_flight,
         )
         result = loop.run_episode(max_ticks=ticks)
         idle, starved = idle + result.idle_ticks, starved + result.starved_ticks
@@ -224,14 +270,17 @@ def _simulate(
     )
 
 
-def max_latency_for(actions_per_chunk: int, fps: float, margin_s: float) -> float:
+def max_latency_for(
+    actions_per_chunk: int, fps: float, margin_s: float, in_flight: int = 1
+) -> float:
     """The largest latency for which `fits` holds (bisection; `fits` is monotone in L)."""
     lo, hi = 0.0, actions_per_chunk / fps
-    if not fits(lo, fps, actions_per_chunk, margin_s):
+    if not fits(lo, fps, actions_per_chunk, margin_s, in_flight):
         return 0.0
     for _ in range(60):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if fits(mid, fps, actions_per_chunk, margin_s) else (lo, mid)
+        ok = fits(mid, fps, actions_per_chunk, margin_s, in_flight)
+        lo, hi = (mid, hi) if ok else (lo, mid)
     return lo
 
 
@@ -240,12 +289,24 @@ def _with_notes(r: FeasibilityReport) -> FeasibilityReport:
     notes = []
     est = {e.trigger: e for e in r.estimates}
     if not r.feasible:
+        flight = f" with {r.max_in_flight} in flight" if r.max_in_flight > 1 else ""
         notes.append(
-            f"async cannot keep up: {r.stale_actions_p95} of {r.actions_per_chunk} actions go "
-            f"stale while a chunk is computed. Needs p95 latency <= "
-            f"{max_latency_for(r.actions_per_chunk, r.fps, r.margin_s):.3f} s at this chunk "
-            f"length, or >= {r.min_actions_per_chunk} actions per chunk (policy max "
-            f"{r.max_chunk_size})."
+            f"async cannot keep up{flight}: {r.stale_actions_p95} of {r.actions_per_chunk} "
+            "actions go stale while a chunk is computed. Needs p95 latency <= "
+            f"{max_latency_for(r.actions_per_chunk, r.fps, r.margin_s, r.max_in_flight):.3f} s "
+            f"at this chunk length, or >= {r.min_actions_per_chunk} actions per chunk (policy "
+            f"max {r.max_chunk_size})."
+        )
+    if (
+        not r.feasible_p99
+        and r.min_in_flight_p99 is not None
+        and r.max_in_flight < r.min_in_flight_p99 <= PIPELINE_HINT_MAX
+    ):
+        notes.append(
+            f"or pipeline: max_in_flight = {r.min_in_flight_p99} keeps the queue fed at p99 — "
+            "only if the inference device runs that many requests at once in about the time "
+            "of one (a GPU server; not a single NPU). Check with --max-in-flight "
+            f"{r.min_in_flight_p99}."
         )
     elif not r.feasible_p99:
         notes.append(
