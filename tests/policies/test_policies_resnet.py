@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from edgevla.policies.resnet import FrozenBatchNorm2d, ResNetBackbone, load_torchvision_weights
+from edgevla.policies.resnet import (
+    FrozenBatchNorm2d,
+    ResNetBackbone,
+    freeze_batch_norm,
+    load_torchvision_weights,
+    thaw_batch_norm,
+)
 
 
 def test_feature_map_is_layer4_at_stride_32():
@@ -66,3 +72,41 @@ def test_unsupported_backbone_options_are_errors():
         ResNetBackbone("resnet50")
     with pytest.raises(ValueError, match="replace_final_stride_with_dilation"):
         ResNetBackbone("resnet18", replace_final_stride_with_dilation=True)
+
+
+def test_thawed_batch_norm_trains_and_freezes_back_to_the_same_function():
+    torch.manual_seed(0)
+    net = ResNetBackbone("resnet18")
+    keys = set(net.state_dict())
+    assert thaw_batch_norm(net) == 20  # stem + 2 per block x 8 + 3 downsamples
+    assert set(net.state_dict()) == keys  # no batch counters
+    assert any(n.endswith("bn1.weight") for n, _ in net.named_parameters())
+    x = torch.rand(6, 3, 64, 64)
+    net.train()
+    before = net.bn1.running_mean.clone()
+    net(x)["feature_map"].mean().backward()
+    assert not torch.equal(net.bn1.running_mean, before)  # statistics were gathered
+    assert net.bn1.weight.grad is not None  # and the affine terms get gradients
+    net.eval()
+    with torch.no_grad():
+        expected = net(x)["feature_map"]
+    assert freeze_batch_norm(net) == 20
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(net(x)["feature_map"], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_act_trains_batch_norm_on_all_cameras_at_once(tiny_config, random_stats, random_policy):
+    policy = random_policy(tiny_config(), random_stats())
+    thaw_batch_norm(policy)
+    model = policy.model.train()
+    images = [torch.rand(2, 3, *f.shape[1:]) for f in model.config.image_features.values()]
+    model.backbone.bn1.momentum = 1.0  # running stats := the last batch's statistics
+    model._image_features(images)
+    stem = model.backbone.bn1
+    pooled = stem.running_mean.clone()
+    model._image_features(images[:1])  # one camera alone has other statistics
+    assert not torch.allclose(stem.running_mean, pooled)
+    with torch.no_grad():  # the pooled statistics are those of every camera's images together
+        conv = model.backbone.conv1(torch.cat(images))
+    torch.testing.assert_close(pooled, conv.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)

@@ -93,9 +93,11 @@ def test_training_writes_lerobot_layout_and_the_checkpoint_loads(dataset, tmp_pa
     assert policy.config.chunk_size == 5 and policy.config.dim_model == 32
 
 
-def test_killed_and_resumed_run_ends_with_the_same_weights(dataset, tmp_path):
-    straight = Trainer(_config(dataset, tmp_path / "a", steps=6), progress=False).run()
-    Trainer(_config(dataset, tmp_path / "b", steps=3), progress=False).run()  # "killed" at 3
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_killed_and_resumed_run_ends_with_the_same_weights(dataset, tmp_path, batch_norm):
+    opts = {"backbone_batch_norm": batch_norm}
+    straight = Trainer(_config(dataset, tmp_path / "a", steps=6, **opts), progress=False).run()
+    Trainer(_config(dataset, tmp_path / "b", steps=3, **opts), progress=False).run()  # killed
     resumed = Trainer.from_run(tmp_path / "b", steps=6, progress=False).run()
     a = load_file(str(straight / "checkpoints" / "last" / "pretrained_model" / "model.safetensors"))
     b = load_file(str(resumed / "checkpoints" / "last" / "pretrained_model" / "model.safetensors"))
@@ -142,3 +144,19 @@ def test_smolvla_trains_through_the_same_trainer_and_reloads(dataset, tmp_path):
     assert len(log) == 2 and all(np.isfinite(r["loss"]) for r in log)
     policy = load_policy(run)
     assert policy.config.type == "smolvla" and policy.config.chunk_size == 8
+
+
+def test_trained_batch_norm_is_saved_as_lerobots_frozen_batch_norm(dataset, tmp_path):
+    frozen = Trainer(_config(dataset, tmp_path / "f", steps=3), progress=False).run()
+    thawed = Trainer(
+        _config(dataset, tmp_path / "t", steps=3, backbone_batch_norm=True), progress=False
+    ).run()
+    weights = "checkpoints/last/pretrained_model/model.safetensors"
+    a, b = load_file(str(frozen / weights)), load_file(str(thawed / weights))
+    assert a.keys() == b.keys()  # no batch counters: LeRobot's FrozenBatchNorm2d layout
+    key = "model.backbone.layer1.0.bn1.running_mean"
+    assert torch.count_nonzero(a[key]) == 0  # frozen from scratch: the identity
+    assert torch.count_nonzero(b[key]) > 0  # trained: statistics of the camera images
+    assert not torch.equal(b["model.backbone.bn1.weight"], a["model.backbone.bn1.weight"])
+    policy = load_policy(thawed)  # loads into frozen batch norm, as LeRobot would
+    torch.testing.assert_close(policy.state_dict()[key], b[key], rtol=0, atol=0)

@@ -30,6 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FIELD=VALUE",
         help="policy config field (LeRobot name), e.g. --set dim_model=256 --set chunk_size=50",
     )
+    p.add_argument(
+        "--backbone-batch-norm",
+        action="store_true",
+        help="train the image backbone's batch norm (a from-scratch backbone); checkpoints keep "
+        "LeRobot's frozen batch norm layout",
+    )
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -79,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
                 policy_overrides=_overrides(args.set),
                 lr=args.lr,
                 num_threads=args.num_threads,
+                backbone_batch_norm=args.backbone_batch_norm,
             )
         except ValueError as e:
             raise CliError(str(e)) from None

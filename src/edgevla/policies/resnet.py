@@ -118,6 +118,60 @@ class ResNetBackbone(nn.Module):
         return {"feature_map": x}
 
 
+class _ThawedBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d without a batch counter, so its state_dict is FrozenBatchNorm2d's."""
+
+    def __init__(self, num_features: int, eps: float) -> None:
+        super().__init__(num_features, eps=eps)
+        self.register_buffer("num_batches_tracked", None)  # unused with a fixed momentum
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        # A plain dict has no version metadata, and BatchNorm2d would then invent a counter.
+        metadata = {**local_metadata, "version": self._version}
+        super()._load_from_state_dict(state_dict, prefix, metadata, *args, **kwargs)
+
+
+def thaw_batch_norm(module: nn.Module) -> int:
+    """Replace every FrozenBatchNorm2d in `module` by a trainable BatchNorm2d holding the same
+    values; returns how many. For backbones trained from scratch: with no ImageNet statistics
+    to freeze, frozen batch norm is the identity and an 18-layer trunk trains slowly without
+    any normalization. The state_dict keys stay the same (no batch counter is kept), so a
+    checkpoint of the thawed model loads into the frozen one — LeRobot's — unchanged."""
+    count = 0
+    for name, child in list(module.named_children()):
+        if isinstance(child, FrozenBatchNorm2d):
+            bn = _ThawedBatchNorm2d(child.weight.shape[0], eps=child.eps)
+            with torch.no_grad():
+                bn.weight.copy_(child.weight)
+                bn.bias.copy_(child.bias)
+                bn.running_mean.copy_(child.running_mean)
+                bn.running_var.copy_(child.running_var)
+            setattr(module, name, bn.to(child.weight.device))
+            count += 1
+        else:
+            count += thaw_batch_norm(child)
+    return count
+
+
+def freeze_batch_norm(module: nn.Module) -> int:
+    """The inverse of `thaw_batch_norm`: BatchNorm2d -> FrozenBatchNorm2d with its current
+    affine terms and running statistics; returns how many."""
+    count = 0
+    for name, child in list(module.named_children()):
+        if isinstance(child, nn.BatchNorm2d):
+            frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+            with torch.no_grad():
+                frozen.weight.copy_(child.weight.detach())
+                frozen.bias.copy_(child.bias.detach())
+                frozen.running_mean.copy_(child.running_mean)
+                frozen.running_var.copy_(child.running_var)
+            setattr(module, name, frozen.to(child.weight.device))
+            count += 1
+        else:
+            count += freeze_batch_norm(child)
+    return count
+
+
 def load_torchvision_weights(backbone: ResNetBackbone, state_dict: Mapping[str, Tensor]) -> None:
     """Load a torchvision ResNet state_dict (e.g. ImageNet weights kept as safetensors).
 

@@ -73,6 +73,19 @@ class ACTModel(nn.Module):
             if p.dim() > 1:  # Xavier-uniform for the transformer, as in the original code
                 nn.init.xavier_uniform_(p)
 
+    def _image_features(self, images: list[Tensor]) -> list[Tensor]:
+        """Backbone feature maps, one per camera, each camera its own call as in LeRobot (the
+        golden numbers depend on it: convolution rounding varies with the batch size). Only
+        while batch norm is being trained (`thaw_batch_norm`) do cameras of one size go through
+        as one batch, so it normalizes with statistics over all cameras — the mix its running
+        statistics hold at inference."""
+        if not images:
+            return []
+        trains_norm = self.backbone.training and isinstance(self.backbone.bn1, nn.BatchNorm2d)
+        if trains_norm and len(images) > 1 and len({tuple(i.shape) for i in images}) == 1:
+            return list(self.backbone(torch.cat(images))["feature_map"].chunk(len(images)))
+        return [self.backbone(image)["feature_map"] for image in images]
+
     def forward(
         self, batch: dict[str, Tensor]
     ) -> tuple[Tensor, tuple[Tensor | None, Tensor | None]]:
@@ -106,8 +119,7 @@ class ACTModel(nn.Module):
         if config.env_state_feature is not None:
             tokens.append(self.encoder_env_state_input_proj(batch[ENV_STATE_KEY]))
         images = batch.get(IMAGES_KEY, []) if config.image_features else []
-        for image in images:
-            features = self.backbone(image)["feature_map"]
+        for features in self._image_features(images):
             cam_pos = self.encoder_cam_feat_pos_embed(features).to(dtype=features.dtype)
             features = self.encoder_img_feat_input_proj(features)
             # [B, D, h, w] -> h*w tokens of [B, D]; positions [1, D, h, w] -> h*w of [1, D].

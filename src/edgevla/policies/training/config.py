@@ -27,6 +27,9 @@ class TrainConfig:
     scheduler: str = "constant"  # "constant" | "cosine" (with warmup)
     warmup_steps: int = 0
     num_threads: int | None = None
+    # Train the image backbone's batch norm instead of keeping LeRobot's frozen one: for a
+    # backbone from scratch (no ImageNet statistics). Checkpoints still hold frozen batch norm.
+    backbone_batch_norm: bool = False
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "save_every", "log_every", "val_every"):

@@ -24,6 +24,7 @@ from edgevla.policies.checkpoint import (
     step_checkpoint_dir,
     update_last_checkpoint,
 )
+from edgevla.policies.resnet import thaw_batch_norm
 from edgevla.policies.training.build import build_policy
 from edgevla.policies.training.config import TrainConfig
 from edgevla.policies.training.data import SplitFrames, load_split, make_batch
@@ -88,6 +89,8 @@ class Trainer:
         cams = self._camera_keys(reader)
         torch.manual_seed(cfg.seed)
         policy = build_policy(cfg.policy, reader, train_eps, cams, dict(cfg.policy_overrides))
+        if cfg.backbone_batch_norm and not thaw_batch_norm(policy):
+            raise ValueError(f"backbone_batch_norm: a {cfg.policy} policy has no batch norm")
         lr = cfg.lr if cfg.lr is not None else policy.config.optimizer_lr
         pconf = policy.config  # the policy's own optimizer preset (LeRobot's), where it has one
         optimizer = torch.optim.AdamW(
