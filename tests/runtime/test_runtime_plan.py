@@ -77,6 +77,12 @@ def test_cli_text_and_json(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["feasible"] is True and data["actions_per_chunk"] == 80
     assert {e["trigger"] for e in data["estimates"]} == {"latency_aware", "sync"}
+    slow = ["plan", "--latency", "1.0", "--actions-per-chunk", "50", "--episodes", "1"]
+    assert main([*slow, "--episode-seconds", "5"]) == 0
+    assert "feasible     NO" in (out := capsys.readouterr().out) and "max_in_flight = 2" in out
+    assert main([*slow, "--episode-seconds", "5", "--max-in-flight", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["feasible_p99"] is True and data["recommended_max_in_flight"] == 2
 
 
 def test_cli_bad_latency_is_a_clean_error(capsys):
