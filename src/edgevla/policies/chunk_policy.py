@@ -78,14 +78,14 @@ class TorchChunkPolicy:
                 have = sorted(k for k in observation if k != "task")
                 raise KeyError(f"observation lacks {source!r} needed by the policy; it has {have}")
             if feature.type is FeatureType.VISUAL:
-                tensor = _image_tensor(source, observation[source], feature.shape)
+                tensor = image_tensor(source, observation[source], feature.shape)
             else:
-                tensor = _vector_tensor(source, observation[source], feature.shape)
+                tensor = vector_tensor(source, observation[source], feature.shape)
             batch[key] = tensor.unsqueeze(0).to(device)
         return batch
 
 
-def _image_tensor(key: str, image: Any, shape: tuple[int, ...]) -> Tensor:
+def image_tensor(key: str, image: Any, shape: tuple[int, ...]) -> Tensor:
     """uint8[H, W, 3] -> float32[3, H, W] in [0, 1], after checking it against (3, H, W)."""
     image = np.asarray(image)
     channels, height, width = shape
@@ -101,7 +101,7 @@ def _image_tensor(key: str, image: Any, shape: tuple[int, ...]) -> Tensor:
     )
 
 
-def _vector_tensor(key: str, value: Any, shape: tuple[int, ...]) -> Tensor:
+def vector_tensor(key: str, value: Any, shape: tuple[int, ...]) -> Tensor:
     array = np.asarray(value)
     if array.shape != shape or not np.issubdtype(array.dtype, np.number):
         raise ValueError(

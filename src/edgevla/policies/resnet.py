@@ -137,38 +137,28 @@ def thaw_batch_norm(module: nn.Module) -> int:
     to freeze, frozen batch norm is the identity and an 18-layer trunk trains slowly without
     any normalization. The state_dict keys stay the same (no batch counter is kept), so a
     checkpoint of the thawed model loads into the frozen one — LeRobot's — unchanged."""
-    count = 0
-    for name, child in list(module.named_children()):
-        if isinstance(child, FrozenBatchNorm2d):
-            bn = _ThawedBatchNorm2d(child.weight.shape[0], eps=child.eps)
-            with torch.no_grad():
-                bn.weight.copy_(child.weight)
-                bn.bias.copy_(child.bias)
-                bn.running_mean.copy_(child.running_mean)
-                bn.running_var.copy_(child.running_var)
-            setattr(module, name, bn.to(child.weight.device))
-            count += 1
-        else:
-            count += thaw_batch_norm(child)
-    return count
+    return _swap_norms(module, FrozenBatchNorm2d, _ThawedBatchNorm2d)
 
 
 def freeze_batch_norm(module: nn.Module) -> int:
     """The inverse of `thaw_batch_norm`: BatchNorm2d -> FrozenBatchNorm2d with its current
     affine terms and running statistics; returns how many."""
+    return _swap_norms(module, nn.BatchNorm2d, FrozenBatchNorm2d)
+
+
+def _swap_norms(module: nn.Module, old: type[nn.Module], new: type[nn.Module]) -> int:
+    """Replace each `old` norm below `module` by a `new` one with the same four tensors."""
     count = 0
     for name, child in list(module.named_children()):
-        if isinstance(child, nn.BatchNorm2d):
-            frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
-            with torch.no_grad():
-                frozen.weight.copy_(child.weight.detach())
-                frozen.bias.copy_(child.bias.detach())
-                frozen.running_mean.copy_(child.running_mean)
-                frozen.running_var.copy_(child.running_var)
-            setattr(module, name, frozen.to(child.weight.device))
-            count += 1
-        else:
-            count += freeze_batch_norm(child)
+        if not isinstance(child, old):
+            count += _swap_norms(child, old, new)
+            continue
+        replacement = new(child.weight.shape[0], eps=child.eps).to(child.weight.device)
+        with torch.no_grad():
+            for key in ("weight", "bias", "running_mean", "running_var"):
+                getattr(replacement, key).copy_(getattr(child, key))
+        setattr(module, name, replacement)
+        count += 1
     return count
 
 

@@ -155,7 +155,6 @@ def plan(
     feasible_p99 = fits(p99, fps, actions_per_chunk, margin_s, k)
     k_min = min_in_flight(p99, fps, actions_per_chunk, margin_s)
     request_at = LatencyAwareTrigger(p95, margin_s=margin_s).request_point(fps)
-    rec_k = 1
     if feasible_p99:
         rec_t, rec_trigger = actions_per_chunk, "latency_aware"
         rec_k = k_min if k_min is not None else k  # no more in flight than needed

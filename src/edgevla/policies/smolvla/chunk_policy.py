@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor
 
 from edgevla.features import IMAGE_KEY_PREFIX, JOINT_NAMES, STATE_KEY, TASK_KEY, camera_of
+from edgevla.policies.chunk_policy import image_tensor, vector_tensor
 from edgevla.policies.smolvla.policy import SmolVLAPolicy
 from edgevla.runtime.types import ActionChunk, Observation, PolicySpec
 
@@ -79,33 +78,12 @@ class SmolVLAChunkPolicy:
                 have = sorted(k for k in observation if k != TASK_KEY)
                 raise KeyError(f"observation lacks {source!r} needed by the policy; it has {have}")
             if key in self.policy.config.camera_features:
-                tensor = _image_tensor(source, observation[source], feature.shape)
+                tensor = image_tensor(source, observation[source], feature.shape)
             else:
-                tensor = _vector_tensor(source, observation[source], feature.shape)
+                tensor = vector_tensor(source, observation[source], feature.shape)
             batch[key] = tensor.unsqueeze(0).to(device)
         task = observation.get(TASK_KEY)
         if not isinstance(task, str):
             raise KeyError(f"observation needs {TASK_KEY!r}: the instruction string, got {task!r}")
         batch[TASK_KEY] = [task]
         return batch
-
-
-def _image_tensor(key: str, image: Any, shape: tuple[int, ...]) -> Tensor:
-    """uint8[H, W, 3] -> float32[3, H, W] in [0, 1], after checking it against (3, H, W)."""
-    image = np.asarray(image)
-    channels, height, width = shape
-    if image.dtype != np.uint8 or image.shape != (height, width, channels):
-        raise ValueError(
-            f"{key}: expected a uint8 image of shape {(height, width, channels)} (H, W, C) as "
-            f"in the policy's config, got {image.dtype}{list(image.shape)}"
-        )
-    return torch.from_numpy(np.ascontiguousarray(image)).float().div(255).permute(2, 0, 1)
-
-
-def _vector_tensor(key: str, value: Any, shape: tuple[int, ...]) -> Tensor:
-    array = np.asarray(value)
-    if array.shape != shape or not np.issubdtype(array.dtype, np.number):
-        raise ValueError(
-            f"{key}: expected float32{list(shape)}, got {array.dtype}{list(array.shape)}"
-        )
-    return torch.from_numpy(array.astype(np.float32, copy=True))
