@@ -160,3 +160,66 @@ def test_trained_batch_norm_is_saved_as_lerobots_frozen_batch_norm(dataset, tmp_
     assert not torch.equal(b["model.backbone.bn1.weight"], a["model.backbone.bn1.weight"])
     policy = load_policy(thawed)  # loads into frozen batch norm, as LeRobot would
     torch.testing.assert_close(policy.state_dict()[key], b[key], rtol=0, atol=0)
+
+
+def _weights(run):
+    return load_file(str(run / "checkpoints" / "last" / "pretrained_model" / "model.safetensors"))
+
+
+def test_fine_tuning_starts_from_the_checkpoints_weights_and_architecture(dataset, tmp_path):
+    base = Trainer(_config(dataset, tmp_path / "base", steps=3), progress=False).run()
+    # No --set: the architecture (dim_model 32, chunk 5) must come from the checkpoint.
+    frozen = TrainConfig(
+        policy="act",
+        dataset=str(dataset),
+        output_dir=str(tmp_path / "tuned"),
+        steps=1,
+        batch_size=4,
+        seed=8,
+        lr=0.0,  # AdamW with lr 0 leaves every weight where it started
+        policy_overrides={"optimizer_lr_backbone": 0.0},  # --set still applies on top
+        init_from=str(base / "checkpoints" / "last" / "pretrained_model"),
+        num_threads=1,
+    )
+    tuned = Trainer(frozen, progress=False).run()
+    a, b = _weights(base), _weights(tuned)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert load_policy(tuned).config.dim_model == 32
+    # With a learning rate it moves away from the start, and the schedule decays it to 0.
+    moving = Trainer(
+        _config(
+            dataset,
+            tmp_path / "moving",
+            steps=3,
+            init_from=str(base),
+            scheduler="cosine",
+            warmup_steps=1,
+        ),
+        progress=False,
+    ).run()
+    assert not torch.equal(
+        _weights(moving)["model.action_head.weight"], a["model.action_head.weight"]
+    )
+
+
+def test_fine_tuning_refuses_a_checkpoint_trained_on_other_cameras(dataset, tmp_path):
+    one_cam = Trainer(
+        _config(dataset, tmp_path / "one", steps=1, cameras=("top",)), progress=False
+    ).run()
+    with pytest.raises(ValueError, match=r"input_features .*observation.images.top.* do not match"):
+        Trainer(
+            _config(dataset, tmp_path / "two", steps=1, init_from=str(one_cam)), progress=False
+        ).run()
+    with pytest.raises(ValueError, match="policy type is 'act', expected 'smolvla'"):
+        Trainer(
+            TrainConfig(
+                policy="smolvla",
+                dataset=str(dataset),
+                output_dir=str(tmp_path / "three"),
+                steps=1,
+                init_from=str(one_cam),
+            ),
+            progress=False,
+        ).run()

@@ -22,6 +22,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--cameras", help="comma-separated cameras to use (default: all)")
     p.add_argument("--lr", type=float, help="learning rate (default: the policy's)")
+    p.add_argument(
+        "--scheduler",
+        choices=("constant", "cosine"),
+        default="constant",
+        help="learning-rate schedule: constant, or cosine decay to 0 at --steps",
+    )
+    p.add_argument("--warmup-steps", type=int, default=0, help="linear warm-up steps")
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="fine-tune: start from this checkpoint's weights and architecture (a pretrained_model "
+        "directory, ours or LeRobot's, or a run); --set still overrides fields",
+    )
     p.add_argument("--num-threads", type=int, help="torch CPU threads")
     p.add_argument(
         "--set",
@@ -84,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
                 cameras=tuple(args.cameras.split(",")) if args.cameras else None,
                 policy_overrides=_overrides(args.set),
                 lr=args.lr,
+                scheduler=args.scheduler,
+                warmup_steps=args.warmup_steps,
+                init_from=str(args.init_from.resolve()) if args.init_from else None,
                 num_threads=args.num_threads,
                 backbone_batch_norm=args.backbone_batch_norm,
             )

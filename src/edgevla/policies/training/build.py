@@ -3,7 +3,9 @@ the training split's statistics its normalization (the held-out cluster never le
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -53,3 +55,42 @@ def build_policy(
 
         return build_for_training(inputs, outputs, stats, overrides)
     raise ValueError(f"unknown policy type {policy_type!r}; known: act, smolvla")
+
+
+def checkpoint_fields(path: str | Path, policy_type: str) -> dict[str, Any]:
+    """The config fields of the checkpoint at `path`, features excluded (they come from the
+    dataset and are checked against the checkpoint's by `check_init_features`)."""
+    from edgevla.policies.checkpoint import load_config
+
+    config = load_config(path, policy_type)
+    fields = {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if f.init and f.name not in ("input_features", "output_features")
+    }
+    if policy_type == "smolvla":  # every weight comes from the checkpoint: skip the VLM's
+        fields["load_vlm_weights"] = False
+    return fields
+
+
+def check_init_features(policy: nn.Module, path: str | Path, policy_type: str) -> None:
+    """A checkpoint fine-tuned on a dataset must see the same inputs and outputs it was trained
+    on; a camera more or less would load silently (the backbone is shared) and mean nothing."""
+    from edgevla.policies.checkpoint import CONFIG_NAME, load_config, resolve_pretrained_dir
+
+    want = load_config(path, policy_type)
+    got = policy.config  # type: ignore[attr-defined]
+    for side in ("input_features", "output_features"):
+        a = {k: (f.type, tuple(f.shape)) for k, f in getattr(want, side).items()}
+        b = {k: (f.type, tuple(f.shape)) for k, f in getattr(got, side).items()}
+        if a != b:
+            raise ValueError(
+                f"{resolve_pretrained_dir(path) / CONFIG_NAME}: {side} {_describe(a)} do not match "
+                f"the dataset's {_describe(b)}"
+            )
+
+
+def _describe(features: dict[str, tuple[Any, tuple[int, ...]]]) -> str:
+    return (
+        "{" + ", ".join(f"{k}: {list(shape)}" for k, (_, shape) in sorted(features.items())) + "}"
+    )

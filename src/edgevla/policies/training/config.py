@@ -30,6 +30,9 @@ class TrainConfig:
     # Train the image backbone's batch norm instead of keeping LeRobot's frozen one: for a
     # backbone from scratch (no ImageNet statistics). Checkpoints still hold frozen batch norm.
     backbone_batch_norm: bool = False
+    # Fine-tune: start from this checkpoint's weights and architecture (ours or LeRobot's
+    # pretrained_model directory) instead of random ones; normalization comes from the dataset.
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "save_every", "log_every", "val_every"):

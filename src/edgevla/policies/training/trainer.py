@@ -20,12 +20,13 @@ from edgevla.dataset.reader import DatasetReader
 from edgevla.policies.checkpoint import (
     WEIGHTS_NAME,
     load_weights,
+    resolve_pretrained_dir,
     save_pretrained,
     step_checkpoint_dir,
     update_last_checkpoint,
 )
 from edgevla.policies.resnet import thaw_batch_norm
-from edgevla.policies.training.build import build_policy
+from edgevla.policies.training.build import build_policy, check_init_features, checkpoint_fields
 from edgevla.policies.training.config import TrainConfig
 from edgevla.policies.training.data import SplitFrames, load_split, make_batch
 from edgevla.policies.training.state import (
@@ -88,7 +89,13 @@ class Trainer:
         val_eps = [e for e in held_out if e not in set(train_eps)]
         cams = self._camera_keys(reader)
         torch.manual_seed(cfg.seed)
-        policy = build_policy(cfg.policy, reader, train_eps, cams, dict(cfg.policy_overrides))
+        fields = dict(cfg.policy_overrides)
+        if cfg.init_from is not None:
+            fields = {**checkpoint_fields(cfg.init_from, cfg.policy), **fields}
+        policy = build_policy(cfg.policy, reader, train_eps, cams, fields)
+        if cfg.init_from is not None and not self.resume:  # a resume loads its own weights
+            check_init_features(policy, cfg.init_from, cfg.policy)
+            load_weights(policy, resolve_pretrained_dir(cfg.init_from) / WEIGHTS_NAME)
         if cfg.backbone_batch_norm and not thaw_batch_norm(policy):
             raise ValueError(f"backbone_batch_norm: a {cfg.policy} policy has no batch norm")
         lr = cfg.lr if cfg.lr is not None else policy.config.optimizer_lr
