@@ -93,9 +93,10 @@ def test_training_writes_lerobot_layout_and_the_checkpoint_loads(dataset, tmp_pa
     assert policy.config.chunk_size == 5 and policy.config.dim_model == 32
 
 
-@pytest.mark.parametrize("batch_norm", [False, True])
-def test_killed_and_resumed_run_ends_with_the_same_weights(dataset, tmp_path, batch_norm):
-    opts = {"backbone_batch_norm": batch_norm}
+@pytest.mark.parametrize(
+    "opts", [{}, {"backbone_batch_norm": True}, {"precision": "bf16"}], ids=["fp32", "bn", "bf16"]
+)
+def test_killed_and_resumed_run_ends_with_the_same_weights(dataset, tmp_path, opts):
     straight = Trainer(_config(dataset, tmp_path / "a", steps=6, **opts), progress=False).run()
     Trainer(_config(dataset, tmp_path / "b", steps=3, **opts), progress=False).run()  # killed
     resumed = Trainer.from_run(tmp_path / "b", steps=6, progress=False).run()
@@ -223,3 +224,17 @@ def test_fine_tuning_refuses_a_checkpoint_trained_on_other_cameras(dataset, tmp_
             ),
             progress=False,
         ).run()
+
+
+def test_bf16_autocast_trains_fp32_weights_and_logs_finite_losses(dataset, tmp_path):
+    run = Trainer(
+        _config(dataset, tmp_path / "bf16", steps=3, precision="bf16"), progress=False
+    ).run()
+    fp32 = Trainer(_config(dataset, tmp_path / "fp32", steps=3), progress=False).run()
+    a, b = _weights(run), _weights(fp32)
+    assert all(t.dtype == torch.float32 for t in a.values())  # autocast never touches weights
+    assert not torch.equal(a["model.action_head.weight"], b["model.action_head.weight"])
+    log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["loss"]) for r in log)
+    with pytest.raises(ValueError, match="precision must be fp32 or bf16"):
+        _config(dataset, tmp_path / "x", steps=1, precision="fp16")

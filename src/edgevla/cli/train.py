@@ -28,6 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="constant",
         help="learning-rate schedule: constant, or cosine decay to 0 at --steps",
     )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16: CPU bfloat16 autocast for forward and loss (fp32 weights and optimizer)",
+    )
     p.add_argument("--warmup-steps", type=int, default=0, help="linear warm-up steps")
     p.add_argument(
         "--init-from",
@@ -100,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
                 lr=args.lr,
                 scheduler=args.scheduler,
                 warmup_steps=args.warmup_steps,
+                precision=args.precision,
                 init_from=str(args.init_from.resolve()) if args.init_from else None,
                 num_threads=args.num_threads,
                 backbone_batch_norm=args.backbone_batch_norm,

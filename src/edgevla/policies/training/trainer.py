@@ -165,7 +165,8 @@ class Trainer:
                 index = torch.randint(len(frames), (cfg.batch_size,), generator=sampler).numpy()
                 batch = policy.preprocessor.normalize(make_batch(frames, index, chunk))
                 policy.train()
-                loss, info = policy(batch)
+                with self._autocast():
+                    loss, info = policy(batch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip_norm)
@@ -200,6 +201,9 @@ class Trainer:
         finally:
             bar.close()
             log.close()
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
 
     @torch.no_grad()
     def _val_loss(self, policy, val: SplitFrames, index: np.ndarray, chunk: int) -> float:
