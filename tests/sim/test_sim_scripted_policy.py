@@ -81,3 +81,41 @@ def test_the_serve_registry_builds_it_with_options():
     name, policy = load_policy("arm=scripted:chunk_size=12")
     assert name == "arm" and isinstance(policy, ScriptedChunkPolicy)
     assert policy.spec.chunk_size == 12
+
+
+def test_continuous_mode_continues_its_plan_while_the_arm_is_on_track(env):
+    policy = ScriptedChunkPolicy(chunk_size=40, continuous=True)
+    obs = env.reset(tea_bag=BAG)
+    first = policy.predict_chunk(obs, 0).actions
+    full = policy._followed.plan.joints  # the whole plan it follows
+    for action in first[:25]:  # executing its own chunk, mid-transit at speed
+        obs, _ = env.step(action)
+    again = policy.predict_chunk(obs, 25).actions
+    np.testing.assert_array_equal(again[:15], first[25:40])  # the same trajectory, no restart
+    assert policy.replans == 1 and len(full) > 40
+    stateless = ScriptedChunkPolicy(chunk_size=40).predict_chunk(obs, 25).actions
+    # A fresh plan restarts from the measured state at rest: it lags the continuation.
+    assert np.abs(stateless[5] - again[5]).max() > 1.0
+
+
+def test_continuous_mode_replans_when_the_arm_waited_or_the_bag_moved(env):
+    policy = ScriptedChunkPolicy(chunk_size=40, continuous=True)
+    obs = env.reset(tea_bag=BAG)
+    chunk = policy.predict_chunk(obs, 0).actions
+    for action in chunk[:20]:
+        obs, _ = env.step(action)
+    for _ in range(30):  # sync: the arm holds its last target while inference runs
+        obs, _ = env.step(chunk[19])
+    waited = policy.predict_chunk(obs, 50).actions
+    assert policy.replans == 2
+    assert np.abs(waited[0] - obs[STATE_KEY]).max() < 1.0  # a new plan from where it stands
+    for action in waited[:10]:
+        obs, _ = env.step(action)
+    moved = dict(obs)
+    env_state = np.array(obs[ENV_STATE_KEY], copy=True)
+    env_state[0] += 0.02  # the bag is elsewhere than planned for
+    moved[ENV_STATE_KEY] = env_state
+    policy.predict_chunk(moved, 60)
+    assert policy.replans == 3
+    policy.reset()
+    assert policy.replans == 0 and policy._followed is None
