@@ -15,7 +15,7 @@ from edgevla.features import STATE_KEY, image_key
 from edgevla.sim.clusters import workspace_clusters
 from edgevla.sim.config import WorkcellConfig
 from edgevla.sim.geometry import LOWER, UPPER, radians_to_action
-from edgevla.sim.workcell import ENV_STATE_KEY, TeaBagPose, TeaBagWorkcell
+from edgevla.sim.workcell import ENV_STATE_KEY, JOINT_VELOCITY_KEY, TeaBagPose, TeaBagWorkcell
 
 
 class TeaBagEnv(gym.Env):
@@ -31,6 +31,7 @@ class TeaBagEnv(gym.Env):
         spaces: dict[str, gym.Space] = {
             STATE_KEY: gym.spaces.Box(low=low, high=high, dtype=np.float32),
             ENV_STATE_KEY: gym.spaces.Box(-np.inf, np.inf, shape=(7,), dtype=np.float32),
+            JOINT_VELOCITY_KEY: gym.spaces.Box(-np.inf, np.inf, shape=(6,), dtype=np.float32),
         }
         if cfg.render:
             shape = (cfg.scene.height, cfg.scene.width, 3)

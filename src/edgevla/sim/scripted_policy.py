@@ -8,11 +8,11 @@ the arm *was*, not where it is: stale plans hurt it the way they hurt a learned 
 what a sync-vs-async benchmark must measure. It needs no images, so the sim can skip rendering.
 
 `continuous=True` makes it re-plan the way a policy trained on smooth demonstrations does:
-an observation taken while the arm is on track along its previous plan (same bag pose, same
-grasp state, arm where the plan put it at that tick, allowing for servo lag) gets that plan's
-continuation at full speed, where the stateless planner would start a new minimum-jerk transit
-from rest. Anything off track — the arm waited (sync), the bag moved, a grasp closed or
-missed — gets a fresh plan from the observation, exactly as without it.
+an observation of the arm moving along its previous plan (same bag pose and grasp state, the
+arm near one of the plan's targets and moving, from the privileged joint velocities) gets that
+plan's continuation from there, where the stateless planner would start a new minimum-jerk
+transit from rest. Anything off track — the arm stopped and waited (sync), the bag moved, a
+grasp closed or missed — gets a fresh plan from the observation, exactly as without it.
 """
 
 from __future__ import annotations
@@ -21,28 +21,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgevla.features import STATE_KEY
+from edgevla.features import JOINT_NAMES, STATE_KEY
 from edgevla.runtime.types import FLOAT_FEATURES, ActionChunk, Observation, PolicySpec
 from edgevla.sim.config import WorkcellConfig
 from edgevla.sim.expert import Plan, TaskPlanner, TaskState
 from edgevla.sim.geometry import action_to_radians, radians_to_action
 from edgevla.sim.kinematics import ArmKinematics
-from edgevla.sim.workcell import ENV_STATE_KEY, TeaBagWorkcell
+from edgevla.sim.workcell import ENV_STATE_KEY, JOINT_VELOCITY_KEY, TeaBagWorkcell
 
 ENV_STATE_DIM = 7
-# On-track test of `continuous`: the arm joints within TRACK_TOLERANCE rad of one of the plan's
-# targets of the last TRACK_LAG_TICKS ticks (the position servo trails its target at speed),
-# and the tea bag where it was planned for (metres, radians).
+# On-track test of `continuous`: the arm joints within TRACK_TOLERANCE rad of a target of the
+# plan at or after the last one matched, the tea bag where it was planned for (metres,
+# radians), and, where the plan moves (faster than MOVING rad/s), the arm moving at least
+# MOVING_FRACTION of the plan's speed (not standing still waiting for a chunk).
 TRACK_TOLERANCE = 0.05
-TRACK_LAG_TICKS = 10
 BAG_TOLERANCE = (0.005, 0.1)
+MOVING = 0.05
+MOVING_FRACTION = 0.3
 
 
 @dataclass(frozen=True)
 class _FollowedPlan:
     plan: Plan
-    timestep: int  # the tick plan.joints[0] was meant for
     state: TaskState  # what it was planned from
+    matched: int = 0  # the plan index the arm was last found at
 
 
 class ScriptedChunkPolicy:
@@ -64,13 +66,16 @@ class ScriptedChunkPolicy:
         if not float(fps) > 0:
             raise ValueError(f"fps must be > 0, got {fps}")
         model = TeaBagWorkcell(WorkcellConfig(fps=float(fps), render=False)).model
+        features = {ENV_STATE_KEY: ENV_STATE_DIM}
+        if continuous:
+            features[JOINT_VELOCITY_KEY] = len(JOINT_NAMES)
         self._planner = TaskPlanner(ArmKinematics(model), float(fps))
         self.spec = PolicySpec(
             chunk_size=int(chunk_size),
             fps=float(fps),
             cameras=(),
             name=name,
-            extra={FLOAT_FEATURES: {ENV_STATE_KEY: ENV_STATE_DIM}},
+            extra={FLOAT_FEATURES: features},
         )
         self.continuous = bool(continuous)
         self._followed: _FollowedPlan | None = None
@@ -83,12 +88,14 @@ class ScriptedChunkPolicy:
         state, env_state = _inputs(observation)
         q = action_to_radians(state)
         task = TaskState.from_env_state(q, env_state)
-        joints = self._continuation(task, int(timestep)) if self.continuous else None
+        joints = None
+        if self.continuous:
+            joints = self._continuation(task, _velocity(observation))
         if joints is None:
             plan = self._planner.plan(task)
             self.replans += 1
             if self.continuous:
-                self._followed = _FollowedPlan(plan, int(timestep), task)
+                self._followed = _FollowedPlan(plan, task)
             joints = plan.joints
         joints = joints[: self.spec.chunk_size]
         if len(joints) == 0:
@@ -99,15 +106,21 @@ class ScriptedChunkPolicy:
         self.calls += 1
         return ActionChunk(radians_to_action(joints), int(timestep))
 
-    def _continuation(self, task: TaskState, timestep: int) -> np.ndarray | None:
-        """The followed plan from `timestep` on, or None when the observation is off track."""
+    def _continuation(self, task: TaskState, velocity: np.ndarray) -> np.ndarray | None:
+        """The followed plan from where the arm is on it, or None when it is off track."""
         followed = self._followed
-        if followed is None:
-            return None
+        if followed is None or task.held != followed.state.held:
+            return None  # a grasp closed or slipped: plan from what is now
         plan, planned = followed.plan, followed.state
-        index = timestep - followed.timestep
-        if not 0 <= index < len(plan.joints) or task.held != planned.held:
-            return None  # past its end, or a grasp closed or slipped: plan from what is now
+        # The arm cannot have got further than the chunks sent since: never match the plan's
+        # end (rest again) to its start.
+        ahead = plan.joints[followed.matched : followed.matched + 2 * self.spec.chunk_size, :5]
+        if len(ahead) < 2:
+            return None
+        gaps = np.abs(ahead - task.q[:5]).max(axis=1)
+        index = followed.matched + int(np.argmin(gaps))
+        if gaps.min() > TRACK_TOLERANCE:
+            return None  # the arm is not on this plan (pushed, or blended off it)
         if not task.held:
             if index > plan.marks.get("grasped", len(plan.joints)):
                 return None  # the grasp missed
@@ -115,9 +128,12 @@ class ScriptedChunkPolicy:
             turned = abs(float(np.angle(np.exp(1j * (task.bag_yaw - planned.bag_yaw)))))
             if moved > BAG_TOLERANCE[0] or turned > BAG_TOLERANCE[1]:
                 return None
-        recent = plan.joints[max(0, index - TRACK_LAG_TICKS) : index + 1, :5]
-        if np.abs(recent - task.q[:5]).max(axis=1).min() > TRACK_TOLERANCE:
-            return None  # the arm is not where this plan put it (it waited, or was pushed)
+        step = plan.joints[min(index + 1, len(plan.joints) - 1), :5] - plan.joints[index, :5]
+        plan_speed = float(np.abs(step).max()) * self.spec.fps
+        arm_speed = float(np.abs(velocity[:5]).max())
+        if plan_speed > MOVING and arm_speed < MOVING_FRACTION * plan_speed:
+            return None  # stopped mid-plan (it waited for a chunk): start again from rest
+        self._followed = _FollowedPlan(plan, planned, index)
         return plan.joints[index:]
 
     def reset(self) -> None:
@@ -125,6 +141,21 @@ class ScriptedChunkPolicy:
         self.calls = 0
         self.replans = 0
         self._followed = None
+
+
+def _velocity(observation: Observation) -> np.ndarray:
+    """Joint velocities in rad/s from the privileged `observation.joint_velocity`."""
+    if JOINT_VELOCITY_KEY not in observation:
+        raise KeyError(
+            f"scripted:continuous needs {JOINT_VELOCITY_KEY!r} (the sim's joint velocities); "
+            f"got keys {sorted(observation)}"
+        )
+    velocity = np.asarray(observation[JOINT_VELOCITY_KEY], dtype=np.float64)
+    if velocity.shape != (len(JOINT_NAMES),):
+        raise ValueError(
+            f"{JOINT_VELOCITY_KEY}: expected float32[6], got shape {list(velocity.shape)}"
+        )
+    return np.radians(velocity)
 
 
 def _inputs(observation: Observation) -> tuple[np.ndarray, np.ndarray]:

@@ -29,6 +29,9 @@ from edgevla.sim.scene import build_mjcf
 ENV_STATE_KEY = "observation.environment_state"
 """Privileged sim state float32[7] (tea bag x, y, z, yaw; mug x, y; held 0/1): for the scripted
 expert only; never recorded into datasets nor given to learned policies."""
+JOINT_VELOCITY_KEY = "observation.joint_velocity"
+"""Measured joint velocities float32[6] in action units per second (privileged, like the above):
+lets the scripted chunk policy tell an arm moving along its plan from one that stopped."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,11 @@ class TeaBagWorkcell:
         """float32[6] in action units (degrees, gripper 0..100)."""
         return radians_to_action(self.joint_radians())
 
+    def joint_velocity(self) -> np.ndarray:
+        """float32[6]: degrees/s for the arm joints, gripper %/s."""
+        qvel = self.data.qvel[self._joint_qvel]
+        return (radians_to_action(qvel) - radians_to_action(np.zeros(6))).astype(np.float32)
+
     def tea_bag_pose(self) -> tuple[np.ndarray, float]:
         """(position float[3] m, yaw rad of the long axis)."""
         pos = self.data.qpos[self._bag_qpos : self._bag_qpos + 3].copy()
@@ -144,6 +152,7 @@ class TeaBagWorkcell:
         obs: dict[str, Any] = {
             STATE_KEY: self.state(),
             ENV_STATE_KEY: self.environment_state(),
+            JOINT_VELOCITY_KEY: self.joint_velocity(),
             TASK_KEY: self._task,
         }
         if self.config.render:
