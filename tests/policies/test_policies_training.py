@@ -238,3 +238,43 @@ def test_bf16_autocast_trains_fp32_weights_and_logs_finite_losses(dataset, tmp_p
     assert all(np.isfinite(r["loss"]) for r in log)
     with pytest.raises(ValueError, match="precision must be fp32 or bf16"):
         _config(dataset, tmp_path / "x", steps=1, precision="fp16")
+
+
+def test_random_shift_moves_whole_images_by_at_most_the_limit():
+    from edgevla.policies.training.data import random_shift
+
+    images = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    same = random_shift(images, 0, torch.Generator().manual_seed(0))
+    assert same is images
+    seen = set()
+    for seed in range(20):
+        shifted = random_shift(images, 2, torch.Generator().manual_seed(seed))
+        assert shifted.shape == images.shape
+        for i in range(2):
+            # the interior is the original moved by (dy, dx) with |dy|, |dx| <= 2
+            found = [
+                (dy, dx)
+                for dy in range(-2, 3)
+                for dx in range(-2, 3)
+                if torch.equal(
+                    shifted[i, :, 2:6, 2:6], images[i, :, 2 + dy : 6 + dy, 2 + dx : 6 + dx]
+                )
+            ]
+            assert len(found) == 1
+            seen.add(found[0])
+    assert len(seen) > 5  # the offsets vary
+    a = random_shift(images, 2, torch.Generator().manual_seed(3))
+    b = random_shift(images, 2, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)  # drawn from the generator: a resumed run draws the same
+
+
+def test_image_shift_trains_and_resumes_bit_exactly(dataset, tmp_path):
+    opts = {"image_shift": 2}
+    straight = Trainer(_config(dataset, tmp_path / "a", steps=6, **opts), progress=False).run()
+    Trainer(_config(dataset, tmp_path / "b", steps=3, **opts), progress=False).run()
+    resumed = Trainer.from_run(tmp_path / "b", steps=6, progress=False).run()
+    plain = Trainer(_config(dataset, tmp_path / "c", steps=6), progress=False).run()
+    a, b, c = _weights(straight), _weights(resumed), _weights(plain)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert not torch.equal(a["model.action_head.weight"], c["model.action_head.weight"])

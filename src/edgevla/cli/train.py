@@ -34,6 +34,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="fp32",
         help="bf16: CPU bfloat16 autocast for forward and loss (fp32 weights and optimizer)",
     )
+    p.add_argument(
+        "--image-shift",
+        type=int,
+        default=0,
+        metavar="PIXELS",
+        help="augment: shift each training image by up to PIXELS in x and y (default 0: off)",
+    )
     p.add_argument("--warmup-steps", type=int, default=0, help="linear warm-up steps")
     p.add_argument(
         "--init-from",
@@ -107,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
                 scheduler=args.scheduler,
                 warmup_steps=args.warmup_steps,
                 precision=args.precision,
+                image_shift=args.image_shift,
                 init_from=str(args.init_from.resolve()) if args.init_from else None,
                 num_threads=args.num_threads,
                 backbone_batch_norm=args.backbone_batch_norm,

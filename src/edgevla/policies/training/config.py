@@ -36,6 +36,9 @@ class TrainConfig:
     # "bf16": forward and loss under CPU bfloat16 autocast (weights, gradients and optimizer
     # stay fp32) — about 1.7x the samples/s of fp32 for the demo ACT on this machine.
     precision: str = "fp32"
+    # Training images shifted by up to this many pixels (each sample and camera on its own);
+    # 0: none. Validation images are never shifted.
+    image_shift: int = 0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "save_every", "log_every", "val_every"):
@@ -43,6 +46,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        if self.image_shift < 0:
+            raise ValueError(f"image_shift must be >= 0, got {self.image_shift}")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.scheduler not in ("constant", "cosine"):

@@ -89,3 +89,17 @@ def make_batch(frames: SplitFrames, index: np.ndarray, chunk_size: int) -> dict[
     for key, array in frames.images.items():
         batch[key] = torch.from_numpy(array[index]).permute(0, 3, 1, 2).float().div_(255.0)
     return batch
+
+
+def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image [B, C, H, W] moved by up to `max_shift` pixels in x and y (edge pixels
+    repeated into the gap): augmentation that keeps a policy from keying on exact pixel
+    positions, drawn from `generator` so a resumed run draws the same shifts."""
+    if max_shift <= 0:
+        return images
+    b, _, h, w = images.shape
+    padded = torch.nn.functional.pad(images, (max_shift,) * 4, mode="replicate")
+    offsets = torch.randint(0, 2 * max_shift + 1, (b, 2), generator=generator)
+    return torch.stack(
+        [padded[i, :, y : y + h, x : x + w] for i, (y, x) in enumerate(offsets.tolist())]
+    )

@@ -28,7 +28,7 @@ from edgevla.policies.checkpoint import (
 from edgevla.policies.resnet import thaw_batch_norm
 from edgevla.policies.training.build import build_policy, check_init_features, checkpoint_fields
 from edgevla.policies.training.config import TrainConfig
-from edgevla.policies.training.data import SplitFrames, load_split, make_batch
+from edgevla.policies.training.data import SplitFrames, load_split, make_batch, random_shift
 from edgevla.policies.training.state import (
     TRAINING_STATE_DIR,
     load_training_state,
@@ -163,7 +163,10 @@ class Trainer:
         try:
             while step < cfg.steps:
                 index = torch.randint(len(frames), (cfg.batch_size,), generator=sampler).numpy()
-                batch = policy.preprocessor.normalize(make_batch(frames, index, chunk))
+                batch = make_batch(frames, index, chunk)
+                for key in frames.images:
+                    batch[key] = random_shift(batch[key], cfg.image_shift, sampler)
+                batch = policy.preprocessor.normalize(batch)
                 policy.train()
                 with self._autocast():
                     loss, info = policy(batch)
