@@ -21,15 +21,9 @@ from edgevla.dataset.reader import DatasetReader
 
 def per_frame_conversion(reader: DatasetReader, episode: int) -> int:
     """Decode every camera of `episode` converting each frame with its own swscale context."""
-    row = reader.episode_meta(episode)
     frames = 0
     for key in reader.camera_keys:
-        path = reader.root / reader.info["video_path"].format(
-            video_key=key,
-            chunk_index=row[f"videos/{key}/chunk_index"],
-            file_index=row[f"videos/{key}/file_index"],
-        )
-        with av.open(str(path)) as container:
+        with av.open(str(reader.video_path(episode, key))) as container:
             for frame in container.decode(container.streams.video[0]):
                 frame.to_ndarray(format="rgb24")
                 frames += 1

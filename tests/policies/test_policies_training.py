@@ -2,6 +2,7 @@
 bit-exactly, and its checkpoints load back as policies."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -34,20 +35,19 @@ def dataset(tmp_path_factory):
 
 
 def _config(dataset, out, steps, **kw):
-    return TrainConfig(
-        policy="act",
-        dataset=str(dataset),
-        output_dir=str(out),
-        steps=steps,
-        batch_size=4,
-        save_every=3,
-        log_every=1,
-        val_every=100,
-        seed=7,
-        policy_overrides=TINY_ACT,
-        num_threads=1,
+    """A tiny ACT run; any TrainConfig field in `kw` replaces its default here."""
+    fields = {
+        "policy": "act",
+        "batch_size": 4,
+        "save_every": 3,
+        "log_every": 1,
+        "val_every": 100,
+        "seed": 7,
+        "policy_overrides": TINY_ACT,
+        "num_threads": 1,
         **kw,
-    )
+    }
+    return TrainConfig(dataset=str(dataset), output_dir=str(out), steps=steps, **fields)
 
 
 def test_action_chunks_are_padded_past_the_episode_end(dataset):
@@ -170,17 +170,14 @@ def _weights(run):
 def test_fine_tuning_starts_from_the_checkpoints_weights_and_architecture(dataset, tmp_path):
     base = Trainer(_config(dataset, tmp_path / "base", steps=3), progress=False).run()
     # No --set: the architecture (dim_model 32, chunk 5) must come from the checkpoint.
-    frozen = TrainConfig(
-        policy="act",
-        dataset=str(dataset),
-        output_dir=str(tmp_path / "tuned"),
+    frozen = _config(
+        dataset,
+        tmp_path / "tuned",
         steps=1,
-        batch_size=4,
         seed=8,
         lr=0.0,  # AdamW with lr 0 leaves every weight where it started
         policy_overrides={"optimizer_lr_backbone": 0.0},  # --set still applies on top
         init_from=str(base / "checkpoints" / "last" / "pretrained_model"),
-        num_threads=1,
     )
     tuned = Trainer(frozen, progress=False).run()
     a, b = _weights(base), _weights(tuned)
@@ -203,6 +200,10 @@ def test_fine_tuning_starts_from_the_checkpoints_weights_and_architecture(datase
     assert not torch.equal(
         _weights(moving)["model.action_head.weight"], a["model.action_head.weight"]
     )
+    # A resume needs only the run itself, not the checkpoint it was fine-tuned from.
+    shutil.rmtree(base)
+    resumed = Trainer.from_run(moving, steps=4, progress=False).run()
+    assert load_policy(resumed).config.dim_model == 32
 
 
 def test_fine_tuning_refuses_a_checkpoint_trained_on_other_cameras(dataset, tmp_path):
@@ -215,11 +216,12 @@ def test_fine_tuning_refuses_a_checkpoint_trained_on_other_cameras(dataset, tmp_
         ).run()
     with pytest.raises(ValueError, match="policy type is 'act', expected 'smolvla'"):
         Trainer(
-            TrainConfig(
-                policy="smolvla",
-                dataset=str(dataset),
-                output_dir=str(tmp_path / "three"),
+            _config(
+                dataset,
+                tmp_path / "three",
                 steps=1,
+                policy="smolvla",
+                policy_overrides={},
                 init_from=str(one_cam),
             ),
             progress=False,

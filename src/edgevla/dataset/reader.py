@@ -229,12 +229,20 @@ class DatasetReader:
             out[key] = _to_numpy(part[key], ft)
         return out
 
-    def _decode_video(self, row: dict[str, Any], key: str, timestamps: np.ndarray) -> np.ndarray:
-        path = self.root / self.info["video_path"].format(
+    def video_path(self, episode: int, key: str) -> Path:
+        """The video file holding camera `key` of `episode` (shared with other episodes in
+        LeRobot v3.0: the episode starts at its `videos/<key>/from_timestamp`)."""
+        return self._video_path(self._row(episode), key)
+
+    def _video_path(self, row: dict[str, Any], key: str) -> Path:
+        return self.root / self.info["video_path"].format(
             video_key=key,
             chunk_index=row[f"videos/{key}/chunk_index"],
             file_index=row[f"videos/{key}/file_index"],
         )
+
+    def _decode_video(self, row: dict[str, Any], key: str, timestamps: np.ndarray) -> np.ndarray:
+        path = self._video_path(row, key)
         if not path.exists():
             raise DatasetFormatError(f"missing dataset file: {path}")
         return decode_frames(

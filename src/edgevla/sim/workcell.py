@@ -133,6 +133,7 @@ class TeaBagWorkcell:
     def joint_velocity(self) -> np.ndarray:
         """float32[6]: degrees/s for the arm joints, gripper %/s."""
         qvel = self.data.qvel[self._joint_qvel]
+        # A rate converts like a position without the gripper's offset: the same map, less map(0).
         return (radians_to_action(qvel) - radians_to_action(np.zeros(6))).astype(np.float32)
 
     def tea_bag_pose(self) -> tuple[np.ndarray, float]:

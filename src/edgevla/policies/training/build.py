@@ -57,36 +57,29 @@ def build_policy(
     raise ValueError(f"unknown policy type {policy_type!r}; known: act, smolvla")
 
 
-def checkpoint_fields(path: str | Path, policy_type: str) -> dict[str, Any]:
-    """The config fields of the checkpoint at `path`, features excluded (they come from the
+def checkpoint_fields(config: Any) -> dict[str, Any]:
+    """A checkpoint's policy config as build fields, features excluded (they come from the
     dataset and are checked against the checkpoint's by `check_init_features`)."""
-    from edgevla.policies.checkpoint import load_config
-
-    config = load_config(path, policy_type)
     fields = {
         f.name: getattr(config, f.name)
         for f in dataclasses.fields(config)
         if f.init and f.name not in ("input_features", "output_features")
     }
-    if policy_type == "smolvla":  # every weight comes from the checkpoint: skip the VLM's
+    if config.type == "smolvla":  # every weight comes from the checkpoint: skip the VLM's
         fields["load_vlm_weights"] = False
     return fields
 
 
-def check_init_features(policy: nn.Module, path: str | Path, policy_type: str) -> None:
+def check_init_features(policy: nn.Module, config: Any, config_path: str | Path) -> None:
     """A checkpoint fine-tuned on a dataset must see the same inputs and outputs it was trained
     on; a camera more or less would load silently (the backbone is shared) and mean nothing."""
-    from edgevla.policies.checkpoint import CONFIG_NAME, load_config, resolve_pretrained_dir
-
-    want = load_config(path, policy_type)
     got = policy.config  # type: ignore[attr-defined]
     for side in ("input_features", "output_features"):
-        a = {k: (f.type, tuple(f.shape)) for k, f in getattr(want, side).items()}
+        a = {k: (f.type, tuple(f.shape)) for k, f in getattr(config, side).items()}
         b = {k: (f.type, tuple(f.shape)) for k, f in getattr(got, side).items()}
         if a != b:
             raise ValueError(
-                f"{resolve_pretrained_dir(path) / CONFIG_NAME}: {side} {_describe(a)} do not match "
-                f"the dataset's {_describe(b)}"
+                f"{config_path}: {side} {_describe(a)} do not match the dataset's {_describe(b)}"
             )
 
 

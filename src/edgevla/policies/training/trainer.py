@@ -18,6 +18,7 @@ from tqdm import tqdm
 from edgevla.configio import load_config, save_config
 from edgevla.dataset.reader import DatasetReader
 from edgevla.policies.checkpoint import (
+    CONFIG_NAME,
     WEIGHTS_NAME,
     load_weights,
     resolve_pretrained_dir,
@@ -25,6 +26,7 @@ from edgevla.policies.checkpoint import (
     step_checkpoint_dir,
     update_last_checkpoint,
 )
+from edgevla.policies.checkpoint import load_config as load_policy_config
 from edgevla.policies.resnet import thaw_batch_norm
 from edgevla.policies.training.build import build_policy, check_init_features, checkpoint_fields
 from edgevla.policies.training.config import TrainConfig
@@ -90,12 +92,19 @@ class Trainer:
         cams = self._camera_keys(reader)
         torch.manual_seed(cfg.seed)
         fields = dict(cfg.policy_overrides)
+        init_dir = None
         if cfg.init_from is not None:
-            fields = {**checkpoint_fields(cfg.init_from, cfg.policy), **fields}
+            # A resume takes the architecture from its own checkpoint: the one it was
+            # fine-tuned from may have moved since.
+            last = self.run_dir / "checkpoints" / "last" / PRETRAINED_DIR
+            resuming = self.resume and last.is_dir()
+            init_dir = last if resuming else resolve_pretrained_dir(cfg.init_from)
+            init_config = load_policy_config(init_dir, cfg.policy)
+            fields = {**checkpoint_fields(init_config), **fields}
         policy = build_policy(cfg.policy, reader, train_eps, cams, fields)
-        if cfg.init_from is not None and not self.resume:  # a resume loads its own weights
-            check_init_features(policy, cfg.init_from, cfg.policy)
-            load_weights(policy, resolve_pretrained_dir(cfg.init_from) / WEIGHTS_NAME)
+        if init_dir is not None and not self.resume:  # a resume loads its own weights
+            check_init_features(policy, init_config, init_dir / CONFIG_NAME)
+            load_weights(policy, init_dir / WEIGHTS_NAME)
         if cfg.backbone_batch_norm and not thaw_batch_norm(policy):
             raise ValueError(f"backbone_batch_norm: a {cfg.policy} policy has no batch norm")
         lr = cfg.lr if cfg.lr is not None else policy.config.optimizer_lr
