@@ -48,7 +48,9 @@ def demo_policy(image: int) -> ACTPolicy:
     return ACTPolicy(config, stats=stats)
 
 
-def train_throughput(policy: ACTPolicy, image: int, batch: int, steps: int) -> float:
+def train_throughput(
+    policy: ACTPolicy, image: int, batch: int, steps: int, fused: bool, bf16: bool
+) -> float:
     chunk = policy.config.chunk_size
     data = {
         "observation.state": torch.randn(batch, 6),
@@ -56,18 +58,34 @@ def train_throughput(policy: ACTPolicy, image: int, batch: int, steps: int) -> f
         "action_is_pad": torch.zeros(batch, chunk, dtype=torch.bool),
         **{image_key(c): torch.rand(batch, 3, image, image) for c in CAMERAS},
     }
-    opt = torch.optim.AdamW(policy.optim_param_groups(), lr=1e-4)
+    opt = torch.optim.AdamW(policy.optim_param_groups(), lr=1e-4, fused=fused)
     policy.train()
     times = []
     for i in range(steps + 2):
         start = time.perf_counter()
-        loss, _ = policy(data)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss, _ = policy(data)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if i >= 2:
             times.append(time.perf_counter() - start)
     return batch / float(np.median(times))
+
+
+def optimizer_step_ms(policy: ACTPolicy, fused: bool, steps: int) -> float:
+    """One AdamW step over the demo ACT's parameters, gradients random."""
+    for p in policy.parameters():
+        p.grad = torch.randn_like(p)
+    opt = torch.optim.AdamW(policy.optim_param_groups(), lr=1e-9, fused=fused)
+    times = []
+    for i in range(steps + 2):
+        start = time.perf_counter()
+        opt.step()
+        if i >= 2:
+            times.append(time.perf_counter() - start)
+    policy.zero_grad(set_to_none=True)
+    return float(np.median(times)) * 1000
 
 
 def latency(policy: ACTPolicy, image: int, runs: int) -> list[float]:
@@ -100,8 +118,18 @@ def main() -> None:
     print(
         f"demo ACT: {params:.1f} M parameters, 3 cameras {args.image}x{args.image}, {args.threads} threads"
     )
-    sps = train_throughput(policy, args.image, args.batch_size, args.steps)
-    print(f"training: {sps:.1f} samples/s (batch {args.batch_size}, median of {args.steps} steps)")
+    loop_ms = optimizer_step_ms(policy, fused=False, steps=args.steps)
+    fused_ms = optimizer_step_ms(policy, fused=True, steps=args.steps)
+    print(
+        f"AdamW step: per-parameter loop {loop_ms:.1f} ms, fused {fused_ms:.1f} ms "
+        f"(ratio {loop_ms / fused_ms:.1f}x; the trainer uses fused)"
+    )
+    for bf16 in (False, True):
+        sps = train_throughput(policy, args.image, args.batch_size, args.steps, True, bf16)
+        print(
+            f"training ({'bf16 autocast' if bf16 else 'fp32'}, fused AdamW): {sps:.1f} samples/s "
+            f"(batch {args.batch_size}, median of {args.steps} steps)"
+        )
     lat = np.asarray(latency(policy, args.image, args.runs)) * 1000
     print(
         f"predict_chunk (eager): p50 {np.median(lat):.1f} ms, p90 {np.percentile(lat, 90):.1f} ms over {args.runs} runs"

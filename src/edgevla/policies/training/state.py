@@ -18,6 +18,9 @@ OPTIMIZER_GROUPS = "optimizer_param_groups.json"
 SCHEDULER_STATE = "scheduler_state.json"
 RNG_STATE = "rng_state.safetensors"
 TRAINING_STEP = "training_step.json"
+# Param-group entries that pick an optimizer implementation (a CUDA run saves foreach, ours
+# fused): the resuming optimizer keeps its own.
+IMPLEMENTATION_KEYS = ("foreach", "fused")
 
 
 def save_training_state(
@@ -61,6 +64,10 @@ def load_training_state(
         _, pid, name = key.split(".", 2)
         state.setdefault(int(pid), {})[name] = tensor
     groups = json.loads((directory / OPTIMIZER_GROUPS).read_text())
+    for group in groups:  # how the step is computed is this machine's choice, not saved state
+        for key in IMPLEMENTATION_KEYS:
+            if key in optimizer.defaults:
+                group[key] = optimizer.defaults[key]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
     if scheduler is not None and (directory / SCHEDULER_STATE).is_file():
         scheduler.load_state_dict(json.loads((directory / SCHEDULER_STATE).read_text()))
