@@ -61,6 +61,30 @@ def test_recorded_dataset_reads_back_exactly_and_frames_within_codec_tolerance(t
     )
 
 
+def test_action_noise_pushes_the_arm_but_the_dataset_keeps_the_experts_targets(tmp_path):
+    """DART: same start with and without noise -> the same recorded targets up to the grasp
+    (the expert plans from its own last target, not from the pushed arm), different states."""
+    one = dict(SMALL, clusters=(1,), holdout=None)
+    clean = DatasetReader.open(_record(tmp_path / "clean", RecordConfig(**one)))
+    noisy_cfg = RecordConfig(**one, action_noise_deg=(4.0, 4.0, 4.0, 6.0, 15.0))
+    noisy = DatasetReader.open(_record(tmp_path / "noisy", noisy_cfg))
+    a, b = clean.episode(0, images=False), noisy.episode(0, images=False)
+    gripper_closing = int(np.argmax(np.diff(a["action"][:, 5]) < -1e-3))  # jaws start closing
+    assert gripper_closing > 30
+    before = slice(0, gripper_closing)
+    np.testing.assert_array_equal(a["action"][before], b["action"][before])
+    pushed = np.abs(a["observation.state"][before, :5] - b["observation.state"][before, :5])
+    assert pushed.max(axis=0)[4] > 5.0  # wrist roll, std 15 deg: pushed well off the path
+    assert pushed.max() > 2.0 and pushed[:3].max() < 1.0  # nothing at the start (fade-in)
+    assert noisy.edgevla_meta["recording"]["action_noise_deg"] == [4.0, 4.0, 4.0, 6.0, 15.0]
+
+
+def _record(root: Path, config: RecordConfig) -> Path:
+    summary = RecordingSession(root, config, progress=False).run()
+    assert summary.recorded == 1 and not summary.failed
+    return root
+
+
 def test_held_out_cluster_never_appears_in_training(tmp_path):
     root = tmp_path / "ds"
     assert main(["record", "--out", str(root), "--clusters", "1,2", "--holdout", "2",
@@ -85,6 +109,9 @@ def test_held_out_cluster_never_appears_in_training(tmp_path):
         (["--resolution", "640x"], "WIDTHxHEIGHT"),
         (["--clusters", "a,b"], "--clusters must look like"),
         (["--palette", "neon"], "--palette"),
+        (["--action-noise", "3,3"], "5 non-negative degrees"),
+        (["--action-noise", "3,3,3,3,-1"], "5 non-negative degrees"),
+        (["--action-noise", "3;3"], "comma-separated numbers"),
     ],
 )
 def test_bad_arguments_fail_before_any_work(tmp_path, capsys, args, message):

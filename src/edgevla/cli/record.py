@@ -48,6 +48,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--max-seconds", type=float, default=20.0, help="episode time limit")
     p.add_argument("--num-clusters", type=int, default=11, help="clusters in the workspace")
+    p.add_argument(
+        "--action-noise",
+        default="",
+        metavar="DEG,DEG,DEG,DEG,DEG",
+        help="push the arm off the expert's path by smooth noise of this std (degrees, "
+        "shoulder_pan..wrist_roll) while recording the expert's targets (DART), e.g. 3,3,3,5,15; "
+        "fades out before each grasp",
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted recording")
     p.add_argument(
         "--overwrite", action="store_true", help="delete an existing --out first (careful)"
@@ -57,7 +65,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace):
     """Every argument checked before any work starts."""
-    from edgevla.dataset.recording import RecordConfig
     from edgevla.sim.config import parse_resolution
 
     try:
@@ -74,7 +81,21 @@ def build_config(args: argparse.Namespace):
     for f in args.calibration:
         if not Path(f).exists():
             raise CliError(f"--calibration: {f} does not exist")
-    config = RecordConfig(
+    try:
+        config = _record_config(args, width, height, holdout)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    try:
+        config.plan()
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    return config
+
+
+def _record_config(args: argparse.Namespace, width: int, height: int, holdout: int | None):
+    from edgevla.dataset.recording import RecordConfig
+
+    return RecordConfig(
         clusters=parse_clusters(args.clusters),
         holdout=holdout,
         episodes_per_cluster=args.episodes_per_cluster,
@@ -89,12 +110,18 @@ def build_config(args: argparse.Namespace):
         calibration_files=tuple(str(Path(f).resolve()) for f in args.calibration),
         max_seconds=args.max_seconds,
         num_clusters=args.num_clusters,
+        action_noise_deg=_floats(args.action_noise, "--action-noise"),
     )
+
+
+def _floats(text: str, flag: str) -> tuple[float, ...]:
+    """'3,3,3,5,15' -> (3.0, 3.0, 3.0, 5.0, 15.0); '' -> ()."""
+    if not text.strip():
+        return ()
     try:
-        config.plan()
-    except ValueError as e:
-        raise CliError(str(e)) from None
-    return config
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise CliError(f"{flag} must be comma-separated numbers, got {text!r}") from None
 
 
 def _int(text: str, flag: str) -> int:

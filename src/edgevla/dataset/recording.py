@@ -22,6 +22,7 @@ from edgevla.dataset.splits import EpisodeSpec, RecordingPlan
 from edgevla.features import DEFAULT_TASK, MOTOR_NAMES, STATE_KEY
 
 RETRIES = 3
+NOISE_STREAM = 0xDA27  # the noise draws from its own stream of the episode seed
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,21 @@ class RecordConfig:
     calibration_files: tuple[str, ...] = ()
     max_seconds: float = 20.0
     num_clusters: int = 11
+    # DART execution noise (edgevla.sim.perturbation): std in degrees per arm joint, empty = off.
+    action_noise_deg: tuple[float, ...] = ()
+    noise_time_constant_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.action_noise_deg:
+            from edgevla.sim.perturbation import ExecutionNoise
+
+            # Refuse bad settings before the first episode, not at it.
+            ExecutionNoise(
+                self.action_noise_deg,
+                self.fps,
+                np.random.default_rng(0),
+                self.noise_time_constant_s,
+            )
 
     def plan(self) -> RecordingPlan:
         return RecordingPlan(
@@ -205,6 +221,16 @@ class RecordingSession:
         from edgevla.sim.expert import recovery_arm_pose
 
         writer = self.writer
+        noise = None
+        if self.config.action_noise_deg:
+            from edgevla.sim.perturbation import ExecutionNoise
+
+            noise = ExecutionNoise(
+                self.config.action_noise_deg,
+                self.config.fps,
+                np.random.default_rng([spec.seed, NOISE_STREAM]),
+                self.config.noise_time_constant_s,
+            )
         arm = recovery_arm_pose(kin, np.random.default_rng(spec.seed)) if spec.recovery else None
         obs = cell.reset(tea_bag=spec.start.pose, arm_pose=arm, task=self.config.task)
         expert.reset()
@@ -216,9 +242,11 @@ class RecordingSession:
                 break
             writer.add_frame(
                 state=obs[STATE_KEY],
-                action=action,
+                action=action,  # the expert's target, also when the arm is pushed off it
                 images={k: v for k, v in obs.items() if k.startswith("observation.images.")},
             )
+            if noise is not None:
+                action = noise.apply(action, expert.ticks_until("closing"))
             obs, info = cell.step(action)
             success |= bool(info["success"])
         if not (success and cell.tea_bag_in_mug()):

@@ -188,6 +188,7 @@ class TaskPlanner:
             tb.gripper(OPEN, 0.3)
         if along > 0.004:
             tb.move_line(point, rot, max(0.25, 0.7 * along / PREGRASP_DISTANCE))
+        tb.mark("closing")
         tb.gripper(CLOSED, 0.4)
         tb.hold(0.2)
         tb.mark("grasped")
@@ -260,6 +261,14 @@ class ScriptedExpert:
             state = TaskState(self._last.copy(), state.bag, state.bag_yaw, state.held, state.mug)
         self._plan = self.planner.plan(state)
         self._index = 0
+
+    def ticks_until(self, mark: str) -> int | None:
+        """Ticks from the next action to `mark` in the current plan; None when the plan has no
+        such mark or has passed it (recording perturbs the arm only before the grasp closes)."""
+        if self._plan is None or mark not in self._plan.marks:
+            return None
+        left = self._plan.marks[mark] - self._index
+        return left if left >= 0 else None
 
     def act(self, observation: dict) -> np.ndarray:
         """Next joint targets, in action units (degrees, gripper 0..100)."""
