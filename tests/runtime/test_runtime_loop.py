@@ -202,3 +202,34 @@ def test_two_in_flight_keep_the_queue_fed_where_one_starves(align):
 def test_max_in_flight_must_be_positive():
     with pytest.raises(ValueError, match="max_in_flight must be >= 1"):
         ControlLoop(PointEnv(), LinePolicy(), trigger=make_trigger("sync"), max_in_flight=0)
+
+
+def _warm(trigger, latency, *, warm_start=True, timeout_s=60.0, goal=3.0):
+    loop = ControlLoop(
+        PointEnv(goal=goal),
+        LinePolicy(chunk_size=50, speed=0.5),
+        trigger=trigger,
+        clock=VirtualClock(latency),
+        warm_start=warm_start,
+        warm_start_timeout_s=timeout_s,
+    )
+    return loop.run_episode(max_ticks=2000)
+
+
+def test_warm_start_computes_the_first_chunk_before_the_episode_clock():
+    cold = _warm(make_trigger("sync"), FixedLatency(0.32), warm_start=False)
+    warm = _warm(make_trigger("sync"), FixedLatency(0.32))
+    assert cold.first_wait_ticks == 10 and warm.first_wait_ticks == 0
+    # Only the first wait goes: the three later sync waits stay in the episode.
+    assert warm.idle_ticks == cold.idle_ticks - 10 == 30
+    assert warm.ticks == cold.ticks - 10
+    assert warm.inferences == cold.inferences == 4 and warm.stale_dropped == 0
+    assert warm.latencies_s[0] == pytest.approx(0.32)
+    np.testing.assert_allclose(warm.commanded[0], [1 / 60], rtol=1e-6)  # moving at tick 0
+
+
+def test_warm_start_gives_up_on_a_slow_first_chunk_and_the_episode_waits_for_it():
+    # 5 s latency, 1 s patience: the episode starts with the request in flight, ~4 s to go.
+    r = _warm(make_trigger("sync"), FixedLatency(5.0), timeout_s=1.0, goal=0.5)
+    assert r.success and r.inferences == 1
+    assert r.first_wait_ticks == 120  # (5 - 1) s at 30 fps

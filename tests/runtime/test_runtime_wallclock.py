@@ -32,6 +32,22 @@ def test_wall_clock_episode_with_worker_thread_never_blocks_a_tick():
     assert wall == pytest.approx(r.ticks / 30, abs=0.1)
 
 
+def test_wall_clock_warm_start_waits_for_the_first_chunk_before_tick_zero():
+    latency = 0.15
+    policy = LatencyEmulatingPolicy(LinePolicy(chunk_size=20, speed=0.5), FixedLatency(latency))
+    with ControlLoop(
+        PointEnv(goal=0.2), policy, trigger=make_trigger("sync"), clock=WallClock(),
+        warm_start=True,
+    ) as loop:  # fmt: skip
+        t0 = time.perf_counter()
+        r = loop.run_episode(max_ticks=120)
+        wall = time.perf_counter() - t0
+    assert r.success and r.first_wait_ticks == 0
+    assert r.latencies_s[0] >= latency
+    assert r.idle_ticks == 0  # the first chunk (20 actions) covers the whole 12-action move
+    assert wall == pytest.approx(r.ticks / 30 + latency, abs=0.1)
+
+
 def test_worker_keeps_only_the_newest_request():
     gate = threading.Event()
 

@@ -42,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", default="scripted", help="policy spec, as for `edgevla serve`")
     p.add_argument("--margin", type=float, default=0.1, help="latency_aware margin in seconds")
     p.add_argument("--max-seconds", type=float, default=30.0, help="episode time limit")
+    p.add_argument(
+        "--warm-start",
+        action="store_true",
+        help="every mode computes its first chunk before the episode clock starts",
+    )
     p.add_argument("--holdout", type=int, default=6, help="held-out (validation) cluster")
     p.add_argument("--seed", type=int, default=0, help="seeds the latency draws")
     p.add_argument("--out", type=Path, default=None, help="output directory")
@@ -74,6 +79,7 @@ def _run_async(args: argparse.Namespace) -> int:
             margin_s=args.margin,
             max_seconds=args.max_seconds,
             episodes_per_set=args.episodes,
+            warm_start=args.warm_start,
         )
     except (ValueError, FileNotFoundError) as e:
         raise CliError(str(e)) from None

@@ -67,6 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float, default=0.1, help="latency_aware margin (s)")
     parser.add_argument("--align", default="state", choices=["state", "time"])
     parser.add_argument(
+        "--warm-start",
+        action="store_true",
+        help="compute the first chunk from the reset observation before the episode starts",
+    )
+    parser.add_argument(
         "--max-in-flight",
         type=int,
         default=1,
@@ -194,6 +199,7 @@ def _runtime(args: argparse.Namespace, initial_latency_s: float | None):
         initial_latency_s=None if virtual else initial_latency_s,
         align=args.align,
         max_in_flight=args.max_in_flight,
+        warm_start=args.warm_start,
     )
 
 

@@ -39,6 +39,7 @@ class AsyncBenchConfig:
     margin_s: float = 0.1
     max_seconds: float = 30.0
     episodes_per_set: int | None = None  # None: whole sets; N: the first N of each (a smoke run)
+    warm_start: bool = False  # every mode: first chunk before the clock starts (RuntimeConfig)
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.sets if s not in SETS]
@@ -57,6 +58,7 @@ class AsyncBenchConfig:
             seed=self.seed,
             actions_per_chunk=self.actions_per_chunk,
             margin_s=self.margin_s,
+            warm_start=self.warm_start,
         )
 
     def starts(self) -> dict[str, list[StartPosition]]:

@@ -108,6 +108,7 @@ def run_episodes(
             align=runtime.align,
             crossfade_min_s=runtime.crossfade_min_s,
             max_in_flight=runtime.max_in_flight,
+            warm_start=runtime.warm_start,
         ) as loop:
             options = {"tea_bag": start.pose, "task": task}
             if reset_options is not None:

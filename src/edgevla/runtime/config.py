@@ -33,6 +33,9 @@ class RuntimeConfig:
     align: str = "state"  # where an arriving chunk starts: "state" or "time" (runtime.alignment)
     crossfade_min_s: float = 0.2  # crossfade only: blend at least this long (0: the overlap)
     max_in_flight: int = 1  # >1: pipelined requests (needs a device that runs them at once)
+    # First chunk computed from the reset observation before the episode clock starts (the
+    # arm at rest), for every mode alike: episode time then holds only the waits during the task.
+    warm_start: bool = False
 
     def __post_init__(self) -> None:
         if self.trigger not in TRIGGERS:

@@ -51,6 +51,11 @@ class Inference(Protocol):
 
     def poll(self, tick: int) -> list[Arrival]: ...
 
+    def wait_before_start(self, timeout_s: float) -> list[Arrival]:
+        """Block (in the runner's time) until the one request in flight lands, at most
+        `timeout_s`; what is still in flight after that lands in tick time from tick 0."""
+        ...
+
     def reset(self) -> None:
         """Forget requests and results of the previous episode."""
         ...
@@ -87,6 +92,19 @@ class VirtualInference:
         done = [a for due, a in self._pending if due <= tick]
         self._pending = [(due, a) for due, a in self._pending if due > tick]
         return done
+
+    def wait_before_start(self, timeout_s: float) -> list[Arrival]:
+        if len(self._pending) != 1:
+            raise RuntimeError("wait_before_start needs exactly one request in flight")
+        _, arrival = self._pending[0]
+        if arrival.latency_s <= timeout_s:
+            self.clock.wait_until(self.clock.now() + arrival.latency_s)
+            self._pending.clear()
+            return [arrival]
+        self.clock.wait_until(self.clock.now() + timeout_s)
+        due = math.ceil((arrival.latency_s - timeout_s) * self.fps - 1e-9)
+        self._pending[0] = (arrival.request_tick + due, arrival)
+        return []
 
     def reset(self) -> None:
         self._pending.clear()
@@ -185,6 +203,11 @@ class ThreadedInference:
                 raise RuntimeError(f"inference worker failed: {error!r}") from error
             done, self._done = self._done, []
             return done
+
+    def wait_before_start(self, timeout_s: float) -> list[Arrival]:
+        with self._cond:
+            self._cond.wait_for(lambda: bool(self._done) or self._error is not None, timeout_s)
+        return self.poll(0)
 
     def reset(self, timeout_s: float = 120.0) -> None:
         """Drop the pending request, wait for a running one to finish, discard results.
