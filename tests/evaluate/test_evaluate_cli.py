@@ -68,6 +68,19 @@ def test_run_in_process_in_virtual_time_writes_results_and_queue_plot(tmp_path, 
     assert results["summary"]["successes"] == 2 and len(results["episodes"]) == 2
 
 
+def test_run_with_warm_start_has_no_first_wait(tmp_path):
+    out = tmp_path / "run"
+    argv = ["run", "--latency", "1.0", "--trigger", "sync", "--episodes", "1", "--out", str(out)]
+    assert main([*argv, "--warm-start"]) == 0
+    warm = json.loads((out / "results.json").read_text())["episodes"][0]
+    assert main(argv) == 0
+    cold = json.loads((out / "results.json").read_text())["episodes"][0]
+    assert json.loads((out / "config.json").read_text())["runtime"]["warm_start"] is False
+    assert warm["success"] and cold["success"]
+    assert warm["first_wait_ticks"] == 0 and cold["first_wait_ticks"] == 30
+    assert warm["idle_ticks"] == cold["idle_ticks"] - 30
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
