@@ -40,6 +40,28 @@ def test_protocol_counts_test_and_validation_episodes_with_the_scripted_policy()
 
 
 @pytest.mark.slow
+def test_protocol_in_worker_processes_equals_one_process():
+    from edgevla.sim.scripted_policy import ScriptedChunkPolicy
+
+    config = ProtocolConfig((1, 2, 3), None, sets=("test",), max_seconds=20.0)
+    one = run_protocol(ScriptedChunkPolicy(), config)
+    seen = []
+    two = run_protocol(
+        ScriptedChunkPolicy(),
+        config,
+        lambda name, i, ok: seen.append((name, i)),
+        workers=2,
+        source="scripted",
+    )
+    assert len(one.successes["test"]) == 6 and any(one.successes["test"])
+    assert two.successes == one.successes and two.completion_s == one.completion_s
+    assert seen == [("test", i) for i in range(6)]
+    assert len(two.latency_s) == len(one.latency_s)
+    with pytest.raises(ValueError, match="needs `source`"):
+        run_protocol(ScriptedChunkPolicy(), config, workers=2)
+
+
+@pytest.mark.slow
 def test_select_evaluates_every_checkpoint_and_links_the_chosen_one(tmp_path, capsys):
     data = tmp_path / "ds"
     assert main(["record", "--out", str(data), "--clusters", "1,2", "--holdout", "2",
@@ -65,3 +87,11 @@ def test_select_evaluates_every_checkpoint_and_links_the_chosen_one(tmp_path, ca
         or "never" in selection["rule"]
         or "accuracy" in selection["rule"]
     )
+    assert main(["select", "--run", str(run), "--steps", "2", "--sets", "test",
+                 "--max-seconds", "1", "--no-progress"]) == 0  # fmt: skip
+    only = json.loads((run / "selection.json").read_text())
+    assert [c["step"] for c in only["checkpoints"]] == [2] and only["selected"]["path"].endswith(
+        "2"
+    )
+    assert main(["select", "--run", str(run), "--steps", "2,5", "--no-progress"]) == 2
+    assert "no checkpoints for steps [5]; it has 1, 2" in capsys.readouterr().err

@@ -17,6 +17,7 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random test positions")
     p.add_argument("--max-seconds", type=float, default=25.0)
     p.add_argument("--actions-per-chunk", type=int, help="default: the policy's n_action_steps")
+    p.add_argument("--workers", type=int, default=1, help="processes running episodes side by side")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -94,7 +95,15 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     fallback = _dataset_of_run(args.policy)
     protocol = protocol_config(args, fallback)
-    result = run_protocol(policy, protocol, progress_printer(not args.no_progress))
+    if args.workers < 1:
+        raise CliError(f"--workers must be >= 1, got {args.workers}")
+    result = run_protocol(
+        policy,
+        protocol,
+        progress_printer(not args.no_progress),
+        workers=args.workers,
+        source=args.policy,
+    )
     row = {"policy": args.policy, **result.row()}
     table = result_table([row])
     print(table)

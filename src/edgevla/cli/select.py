@@ -13,6 +13,7 @@ from edgevla.cli.eval import add_protocol_arguments, protocol_config, result_tab
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, type=Path, help="training run directory")
+    p.add_argument("--steps", help="only these checkpoints, e.g. 8000,10000 (default: all)")
     add_protocol_arguments(p)
 
 
@@ -30,8 +31,25 @@ def run(args: argparse.Namespace) -> int:
             row = result.row()
             print(f"checkpoint {step}: global {row['global_accuracy']}", flush=True)
 
+    steps = None
+    if args.steps:
+        try:
+            steps = {int(s) for s in args.steps.split(",")}
+        except ValueError:
+            raise CliError(
+                f"--steps must be comma-separated step numbers, got {args.steps!r}"
+            ) from None
+    if args.workers < 1:
+        raise CliError(f"--workers must be >= 1, got {args.workers}")
     try:
-        chosen, evaluated = select(args.run, protocol, lambda p: load_chunk_policy(str(p)), show)
+        chosen, evaluated = select(
+            args.run,
+            protocol,
+            lambda p: load_chunk_policy(str(p)),
+            show,
+            steps=steps,
+            workers=args.workers,
+        )
     except FileNotFoundError as e:
         raise CliError(str(e)) from None
     rows = [{"policy": f"step {e.step}", **e.row} for e in evaluated]

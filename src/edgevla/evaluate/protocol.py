@@ -83,7 +83,17 @@ def run_protocol(
     policy: ChunkPolicy,
     config: ProtocolConfig,
     on_episode: Callable[[str, int, bool], None] | None = None,
+    *,
+    workers: int = 1,
+    source: str | None = None,
 ) -> ProtocolResult:
+    """Every set's episodes, in order. `workers` > 1 splits each set into contiguous shards run
+    in that many processes, each loading the policy from `source` (a `load_chunk_policy` name):
+    episodes are seeded by their index, so the results equal a single-process run's."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if workers > 1 and source is None:
+        raise ValueError("workers > 1 needs `source`, the policy name each process loads")
     sets = evaluation_sets(config.training_clusters, config.holdout, config.seed)
     timed = TimedPolicy(policy)
     apc = config.actions_per_chunk or policy.spec.extra.get("n_action_steps")
@@ -94,17 +104,76 @@ def run_protocol(
         if not starts:
             continue
 
-        def report(i: int, r, name=name) -> None:
+        def report(i: int, success: bool, name=name) -> None:
             if on_episode is not None:
-                on_episode(name, i, r.success)
+                on_episode(name, i, success)
 
-        episodes = run_episodes(
-            timed, starts, runtime=runtime, max_seconds=config.max_seconds, on_episode=report
-        )
-        result.successes[name] = [bool(r.success) for r in episodes]
-        result.completion_s[name] = [r.completion_time_s if r.success else None for r in episodes]
+        if workers == 1:
+            episodes = run_episodes(
+                timed,
+                starts,
+                runtime=runtime,
+                max_seconds=config.max_seconds,
+                on_episode=lambda i, r, report=report: report(i, r.success),
+            )
+            outcomes = [(bool(r.success), r.completion_time_s) for r in episodes]
+        else:
+            outcomes = _run_sharded(source, list(starts), runtime, config.max_seconds, workers)
+            timed.latencies.extend(outcomes.latencies)
+            for i, (success, _) in enumerate(outcomes):
+                report(i, success)
+        result.successes[name] = [success for success, _ in outcomes]
+        result.completion_s[name] = [t if success else None for success, t in outcomes]
     result.latency_s = list(timed.latencies)
     return result
+
+
+class _Outcomes(list):
+    """(success, completion s) per episode, plus the predict latencies of every shard."""
+
+    latencies: list[float]
+
+
+def _run_sharded(
+    source: str, starts: list, runtime: RuntimeConfig, max_seconds: float, workers: int
+) -> _Outcomes:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    bounds = np.linspace(0, len(starts), min(workers, len(starts)) + 1).round().astype(int)
+    shards = [(int(a), starts[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    out = _Outcomes()
+    out.latencies = []
+    ctx = multiprocessing.get_context("spawn")  # MuJoCo's GL context and torch's threads
+    with ProcessPoolExecutor(len(shards), mp_context=ctx) as pool:
+        futures = [
+            pool.submit(_run_shard, source, shard, runtime, max_seconds, first)
+            for first, shard in shards
+        ]
+        for future in futures:  # in shard order: episode order is kept
+            outcomes, latencies = future.result()
+            out.extend(outcomes)
+            out.latencies.extend(latencies)
+    return out
+
+
+def _run_shard(
+    source: str, starts: list, runtime: RuntimeConfig, max_seconds: float, first: int
+) -> tuple[list[tuple[bool, float | None]], list[float]]:
+    """One worker process: load the policy, run its episodes (seeded from index `first`)."""
+    try:
+        import torch
+
+        torch.set_num_threads(1)  # one core per worker: they run side by side
+    except ImportError:
+        pass
+    from edgevla.evaluate.policies import load_chunk_policy
+
+    timed = TimedPolicy(load_chunk_policy(source))
+    episodes = run_episodes(
+        timed, starts, runtime=runtime, max_seconds=max_seconds, first_episode=first
+    )
+    return [(bool(r.success), r.completion_time_s) for r in episodes], list(timed.latencies)
 
 
 def protocol_from_dataset(root: str, **overrides: Any) -> ProtocolConfig:

@@ -4,7 +4,7 @@ breaks ties, then the earlier step. The training loss is never consulted."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,11 +44,24 @@ def select(
     protocol: ProtocolConfig,
     load: Callable[[Path], Any],
     on_checkpoint: Callable[[int, ProtocolResult], None] | None = None,
+    *,
+    steps: Collection[int] | None = None,
+    workers: int = 1,
 ) -> tuple[Evaluated, list[Evaluated]]:
-    """load(checkpoint_dir) -> ChunkPolicy."""
+    """load(checkpoint_dir) -> ChunkPolicy. `steps`: only these checkpoints (all by default);
+    `workers`: processes per evaluation (see `run_protocol`)."""
+    found = run_checkpoints(run_dir)
+    if steps is not None:
+        missing = sorted(set(steps) - {step for step, _ in found})
+        if missing:
+            have = ", ".join(str(step) for step, _ in found)
+            raise FileNotFoundError(
+                f"{run_dir} has no checkpoints for steps {missing}; it has {have}"
+            )
+        found = [(step, path) for step, path in found if step in steps]
     evaluated = []
-    for step, path in run_checkpoints(run_dir):
-        result = run_protocol(load(path), protocol)
+    for step, path in found:
+        result = run_protocol(load(path), protocol, workers=workers, source=str(path))
         evaluated.append(Evaluated(step, path, result.row()))
         if on_checkpoint is not None:
             on_checkpoint(step, result)
