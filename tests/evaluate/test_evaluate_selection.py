@@ -87,8 +87,13 @@ def test_select_evaluates_every_checkpoint_and_links_the_chosen_one(tmp_path, ca
         or "never" in selection["rule"]
         or "accuracy" in selection["rule"]
     )
+    ship = tmp_path / "ship"
     assert main(["select", "--run", str(run), "--steps", "2", "--sets", "test",
-                 "--max-seconds", "1", "--no-progress"]) == 0  # fmt: skip
+                 "--max-seconds", "1", "--copy-to", str(ship), "--dtype", "float16",
+                 "--no-progress"]) == 0  # fmt: skip
+    assert (ship / "config.json").read_text() == (
+        run / "checkpoints" / "000002" / "pretrained_model" / "config.json"
+    ).read_text()
     only = json.loads((run / "selection.json").read_text())
     assert [c["step"] for c in only["checkpoints"]] == [2] and only["selected"]["path"].endswith(
         "2"

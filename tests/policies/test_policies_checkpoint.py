@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from edgevla.policies.act import ACTPolicy
 from edgevla.policies.checkpoint import (
+    copy_pretrained,
     load_policy,
     save_pretrained,
     step_checkpoint_dir,
@@ -48,6 +49,27 @@ def test_lerobot_checkpoint_loads_and_predicts(lerobot_run, observation):
     )
     assert np.isfinite(chunk.actions).all()
     np.testing.assert_array_equal(chunk.actions, _chunk(written, observation).actions)
+
+
+def test_float16_copy_is_half_the_weights_and_predicts_like_the_original(
+    lerobot_run, observation, tmp_path
+):
+    run, pretrained, _ = lerobot_run
+    copy = copy_pretrained(run, tmp_path / "ship", dtype="float16")
+    assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in pretrained.iterdir())
+    stored = load_file(str(copy / "model.safetensors"))
+    assert {t.dtype for t in stored.values() if t.is_floating_point()} == {torch.float16}
+    full = (pretrained / "model.safetensors").stat().st_size
+    assert (copy / "model.safetensors").stat().st_size < 0.55 * full
+    policy = load_policy(copy)
+    assert next(policy.parameters()).dtype == torch.float32  # cast back on load
+    want = _chunk(load_policy(pretrained), observation).actions
+    got = _chunk(policy, observation).actions
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-2 * np.abs(want).max())
+    with pytest.raises(FileExistsError, match="not empty"):
+        copy_pretrained(run, copy)
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        copy_pretrained(run, tmp_path / "other", dtype="int8")
 
 
 def test_step_dir_last_link_and_run_dir_all_resolve(lerobot_run, observation):

@@ -14,6 +14,16 @@ from edgevla.cli.eval import add_protocol_arguments, protocol_config, result_tab
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, type=Path, help="training run directory")
     p.add_argument("--steps", help="only these checkpoints, e.g. 8000,10000 (default: all)")
+    p.add_argument(
+        "--copy-to",
+        type=Path,
+        help="also copy the selected pretrained_model here (a new or empty directory)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "float16", "bfloat16"],
+        help="with --copy-to: store the copy's weights in this precision (float16 halves it)",
+    )
     add_protocol_arguments(p)
 
 
@@ -41,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
             ) from None
     if args.workers < 1:
         raise CliError(f"--workers must be >= 1, got {args.workers}")
+    if args.dtype and args.copy_to is None:
+        raise CliError("--dtype goes with --copy-to")
+    if args.copy_to is not None and args.copy_to.exists() and any(args.copy_to.iterdir()):
+        raise CliError(f"--copy-to {args.copy_to} exists and is not empty")
     try:
         chosen, evaluated = select(
             args.run,
@@ -70,4 +84,9 @@ def run(args: argparse.Namespace) -> int:
         tmp.unlink()
     tmp.symlink_to(chosen.path.name)
     os.replace(tmp, link)
+    if args.copy_to is not None:
+        from edgevla.policies.checkpoint import copy_pretrained
+
+        copied = copy_pretrained(chosen.path, args.copy_to, args.dtype)
+        print(f"copied step {chosen.step} to {copied}" + (f" ({args.dtype})" if args.dtype else ""))
     return 0

@@ -160,6 +160,39 @@ def save_pretrained(policy: nn.Module, directory: str | Path) -> Path:
     return directory
 
 
+WEIGHT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def copy_pretrained(source: str | Path, target: str | Path, dtype: str | None = None) -> Path:
+    """Copy a pretrained_model directory (every file) to `target`, optionally storing the
+    weights' floating tensors as `dtype` — float16 halves a checkpoint for shipping; loading
+    casts back to the model's dtype (ours and LeRobot's `load_state_dict` alike)."""
+    import shutil
+
+    source = resolve_pretrained_dir(source)
+    target = Path(target)
+    if dtype is not None and dtype not in WEIGHT_DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(WEIGHT_DTYPES)}, got {dtype!r}")
+    if target.exists() and any(target.iterdir()):
+        raise FileExistsError(f"{target} exists and is not empty")
+    target.mkdir(parents=True, exist_ok=True)
+    for item in sorted(source.iterdir()):
+        if item.is_file() and item.name != WEIGHTS_NAME:
+            shutil.copy2(item, target / item.name)
+    weights = source / WEIGHTS_NAME
+    if dtype is None:
+        shutil.copy2(weights, target / WEIGHTS_NAME)
+    else:
+        try:
+            tensors = load_file(str(weights))
+        except (SafetensorError, OSError) as e:
+            raise CheckpointError(weights, f"cannot read weights: {e}") from None
+        cast = WEIGHT_DTYPES[dtype]
+        tensors = {k: v.to(cast) if v.is_floating_point() else v for k, v in tensors.items()}
+        save_file(tensors, str(target / WEIGHTS_NAME))
+    return target
+
+
 def step_checkpoint_dir(output_dir: str | Path, step: int, total_steps: int) -> Path:
     """<output_dir>/checkpoints/<step zero-padded to max(6, digits of total_steps)>."""
     digits = max(6, len(str(total_steps)))
