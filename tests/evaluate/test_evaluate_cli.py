@@ -94,3 +94,19 @@ def test_run_with_warm_start_has_no_first_wait(tmp_path):
 def test_run_rejects_bad_flags_in_one_line(argv, message, capsys):
     assert main(["run", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_eval_of_a_checkpoint_whose_dataset_is_elsewhere_asks_for_the_clusters(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parents[2] / "demo" / "act-teabag"
+    moved = tmp_path / "ckpt"
+    shutil.copytree(demo, moved)
+    config = json.loads((moved / "train_config.json").read_text())
+    config["dataset"] = str(tmp_path / "gone")
+    (moved / "train_config.json").write_text(json.dumps(config))
+    assert main(["eval", "--policy", str(moved), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"trained on {tmp_path / 'gone'}, which is not on this machine" in err
+    assert "--clusters and --holdout" in err

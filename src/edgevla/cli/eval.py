@@ -49,6 +49,11 @@ def protocol_config(args: argparse.Namespace, fallback_dataset: str | None = Non
         dataset = args.dataset or fallback_dataset
         if dataset is None:
             raise CliError("say which clusters to test: --dataset DIR, or --clusters and --holdout")
+        if args.dataset is None and not Path(dataset).is_dir():
+            raise CliError(
+                f"the policy was trained on {dataset}, which is not on this machine: give "
+                "--clusters and --holdout (e.g. --clusters 1-11 --holdout 6), or --dataset DIR"
+            )
         return protocol_from_dataset(str(dataset), **common)
     except (ValueError, FileNotFoundError) as e:
         raise CliError(str(e)) from None
