@@ -17,8 +17,20 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random test positions")
     p.add_argument("--max-seconds", type=float, default=25.0)
     p.add_argument("--actions-per-chunk", type=int, help="default: the policy's n_action_steps")
-    p.add_argument("--workers", type=int, default=1, help="processes running episodes side by side")
+    p.add_argument(
+        "--workers", type=_positive_int, default=1, help="processes running episodes side by side"
+    )
     p.add_argument("--no-progress", action="store_true")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -100,8 +112,6 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     fallback = _dataset_of_run(args.policy)
     protocol = protocol_config(args, fallback)
-    if args.workers < 1:
-        raise CliError(f"--workers must be >= 1, got {args.workers}")
     result = run_protocol(
         policy,
         protocol,

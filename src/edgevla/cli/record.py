@@ -83,9 +83,6 @@ def build_config(args: argparse.Namespace):
             raise CliError(f"--calibration: {f} does not exist")
     try:
         config = _record_config(args, width, height, holdout)
-    except ValueError as e:
-        raise CliError(str(e)) from None
-    try:
         config.plan()
     except ValueError as e:
         raise CliError(str(e)) from None

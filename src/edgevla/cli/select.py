@@ -49,8 +49,6 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(
                 f"--steps must be comma-separated step numbers, got {args.steps!r}"
             ) from None
-    if args.workers < 1:
-        raise CliError(f"--workers must be >= 1, got {args.workers}")
     if args.dtype and args.copy_to is None:
         raise CliError("--dtype goes with --copy-to")
     if args.copy_to is not None and args.copy_to.exists() and any(args.copy_to.iterdir()):

@@ -118,8 +118,10 @@ def run_protocol(
             )
             outcomes = [(bool(r.success), r.completion_time_s) for r in episodes]
         else:
-            outcomes = _run_sharded(source, list(starts), runtime, config.max_seconds, workers)
-            timed.latencies.extend(outcomes.latencies)
+            outcomes, latencies = _run_sharded(
+                source, list(starts), runtime, config.max_seconds, workers
+            )
+            timed.latencies.extend(latencies)
             for i, (success, _) in enumerate(outcomes):
                 report(i, success)
         result.successes[name] = [success for success, _ in outcomes]
@@ -128,22 +130,17 @@ def run_protocol(
     return result
 
 
-class _Outcomes(list):
-    """(success, completion s) per episode, plus the predict latencies of every shard."""
-
-    latencies: list[float]
-
-
 def _run_sharded(
     source: str, starts: list, runtime: RuntimeConfig, max_seconds: float, workers: int
-) -> _Outcomes:
+) -> tuple[list[tuple[bool, float | None]], list[float]]:
+    """(success, completion s) per episode in order, and every shard's predict latencies."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     bounds = np.linspace(0, len(starts), min(workers, len(starts)) + 1).round().astype(int)
     shards = [(int(a), starts[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    out = _Outcomes()
-    out.latencies = []
+    outcomes: list[tuple[bool, float | None]] = []
+    latencies: list[float] = []
     ctx = multiprocessing.get_context("spawn")  # MuJoCo's GL context and torch's threads
     with ProcessPoolExecutor(len(shards), mp_context=ctx) as pool:
         futures = [
@@ -151,10 +148,10 @@ def _run_sharded(
             for first, shard in shards
         ]
         for future in futures:  # in shard order: episode order is kept
-            outcomes, latencies = future.result()
-            out.extend(outcomes)
-            out.latencies.extend(latencies)
-    return out
+            shard_outcomes, shard_latencies = future.result()
+            outcomes.extend(shard_outcomes)
+            latencies.extend(shard_latencies)
+    return outcomes, latencies
 
 
 def _run_shard(

@@ -116,7 +116,7 @@ class Trainer:
             betas=tuple(getattr(pconf, "optimizer_betas", (0.9, 0.999))),
             eps=getattr(pconf, "optimizer_eps", 1e-8),
             # PyTorch's CPU default steps parameter by parameter: a third of a demo ACT step.
-            # The fused kernel is the same arithmetic ~7x faster (benchmarks/act.py).
+            # The fused kernel is the same arithmetic ~4x faster (benchmarks/act.py).
             fused=True,
         )
         scheduler = _scheduler(optimizer, cfg)
