@@ -27,12 +27,12 @@ import time
 
 import numpy as np
 
+from edgevla.contracts import ActionChunk, Observation
 from edgevla.runtime.clocks import WallClock
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.realtime import realtime_priority
 from edgevla.runtime.toy import LinePolicy, PointEnv
 from edgevla.runtime.triggers import make_trigger
-from edgevla.runtime.types import ActionChunk, Observation
 
 
 def burn_numpy(seconds: float) -> None:

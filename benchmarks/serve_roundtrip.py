@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
+from edgevla.contracts import PolicySpec
 from edgevla.features import STATE_KEY, TASK_KEY, image_key
-from edgevla.runtime.types import PolicySpec
 from edgevla.serve import FixedChunkPolicy, PolicyServer, RemotePolicy
 
 SPEC = PolicySpec(chunk_size=100, fps=30.0, image_shape=(480, 640), name="fixed")

@@ -1,4 +1,4 @@
-"""Prove the device side is lean: import every module of edgevla.runtime and edgevla.serve
+"""Prove the device side is lean: import edgevla.contracts, edgevla.features and every module of edgevla.runtime and edgevla.serve
 with torch, transformers, edgevla.policies and edgevla.export made unimportable.
 
 Run by test.sh (and so by CI) before the test suite; exits 1 naming each offending module.
@@ -13,7 +13,7 @@ import sys
 
 BANNED_TOP = ("torch", "transformers", "torchvision", "dill", "cloudpickle")
 BANNED_PREFIX = ("edgevla.policies", "edgevla.export", "edgevla.evaluate")
-DEVICE_PACKAGES = ("edgevla.runtime", "edgevla.serve")
+DEVICE_PACKAGES = ("edgevla.contracts", "edgevla.features", "edgevla.runtime", "edgevla.serve")
 
 
 class Blocker(importlib.abc.MetaPathFinder):
@@ -37,7 +37,7 @@ def main() -> int:
         except Exception as e:  # report every failure, not just the first
             bad.append(f"{pkg}: {e}")
             continue
-        for info in pkgutil.walk_packages(module.__path__, pkg + "."):
+        for info in pkgutil.walk_packages(getattr(module, "__path__", []), pkg + "."):
             try:
                 importlib.import_module(info.name)
             except Exception as e:

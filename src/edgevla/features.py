@@ -10,6 +10,11 @@ STATE_KEY = "observation.state"
 ACTION_KEY = "action"
 TASK_KEY = "task"
 IMAGE_KEY_PREFIX = "observation.images."
+# Privileged sim state (tea bag x, y, z, yaw; mug x, y; held) for the scripted expert only:
+# datasets never record it, learned policies never receive it.
+ENV_STATE_KEY = "observation.environment_state"
+# The sim's privileged joint velocities (scripted continuous mode only).
+JOINT_VELOCITY_KEY = "observation.joint_velocity"
 
 # SO-101 joint order; every float32[6] state or action uses it.
 JOINT_NAMES: tuple[str, ...] = (

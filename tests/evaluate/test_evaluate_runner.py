@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgevla.contracts import PolicySpec
 from edgevla.dataset.splits import evaluation_sets
 from edgevla.evaluate.episodes import resolve_policy, run_episodes, sim_env_factory
 from edgevla.evaluate.modes import parse_mode, slug
 from edgevla.evaluate.summary import summarize
 from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.subscribers import QueueSizeRecorder
-from edgevla.runtime.types import PolicySpec
 from edgevla.sim.config import WorkcellConfig
 from edgevla.sim.scripted_policy import ScriptedChunkPolicy
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from edgevla.contracts import ChunkPolicy
 from edgevla.policies.act import ACTPolicy, TemporalEnsembler
 from edgevla.policies.act.transformer import SinusoidalPositionEmbedding2d, sinusoidal_1d
 from edgevla.policies.chunk_policy import TorchChunkPolicy
-from edgevla.runtime.types import ChunkPolicy
 
 # --- temporal ensembling, by hand ---------------------------------------------------------
 

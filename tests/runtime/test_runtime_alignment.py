@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from edgevla.contracts import ActionChunk
 from edgevla.runtime.alignment import align_by_state
 from edgevla.runtime.clocks import VirtualClock
 from edgevla.runtime.latency import FixedLatency
@@ -10,7 +11,6 @@ from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.plan import plan
 from edgevla.runtime.toy import LinePolicy, PointEnv
 from edgevla.runtime.triggers import make_trigger
-from edgevla.runtime.types import ActionChunk
 
 
 def ramp(n: int, step: float = 1.0, start: float = 0.0) -> np.ndarray:

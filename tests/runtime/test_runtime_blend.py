@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from edgevla.contracts import ActionChunk
 from edgevla.runtime.action_queue import ActionQueue
 from edgevla.runtime.aggregators import crossfade, weighted_average
 from edgevla.runtime.clocks import VirtualClock
@@ -10,7 +11,6 @@ from edgevla.runtime.latency import FixedLatency
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.toy import LinePolicy, PointEnv
 from edgevla.runtime.triggers import make_trigger
-from edgevla.runtime.types import ActionChunk
 
 CHUNK = ActionChunk(np.array([[10], [11], [12], [13], [14]], np.float32), timestep=0)
 

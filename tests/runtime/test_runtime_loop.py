@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from edgevla.contracts import ActionChunk
 from edgevla.runtime.clocks import VirtualClock
 from edgevla.runtime.latency import (
     DistributionLatency,
@@ -12,7 +13,6 @@ from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.plan import plan
 from edgevla.runtime.toy import LinePolicy, PointEnv
 from edgevla.runtime.triggers import make_trigger
-from edgevla.runtime.types import ActionChunk
 
 
 def run(trigger, latency, *, chunk=50, goal=3.0, seed=0, aggregator="crossfade", **env_kw):

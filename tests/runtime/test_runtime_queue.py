@@ -3,9 +3,9 @@ import threading
 import numpy as np
 import pytest
 
+from edgevla.contracts import ActionChunk
 from edgevla.runtime.action_queue import ActionQueue
 from edgevla.runtime.aggregators import get_aggregator
-from edgevla.runtime.types import ActionChunk
 
 LATEST = get_aggregator("latest_only")
 

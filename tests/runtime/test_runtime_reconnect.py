@@ -6,12 +6,12 @@ import threading
 import numpy as np
 import pytest
 
+from edgevla.contracts import PolicyUnavailable
 from edgevla.runtime.clocks import WallClock
 from edgevla.runtime.inference import RetrySchedule, ThreadedInference
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.toy import LinePolicy, PointEnv
 from edgevla.runtime.triggers import make_trigger
-from edgevla.runtime.types import PolicyUnavailable
 
 pytestmark = pytest.mark.timeout(30)
 

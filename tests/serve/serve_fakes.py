@@ -8,8 +8,8 @@ import threading
 import grpc
 import numpy as np
 
+from edgevla.contracts import ActionChunk, PolicySpec
 from edgevla.features import STATE_KEY, TASK_KEY, image_key
-from edgevla.runtime.types import ActionChunk, PolicySpec
 from edgevla.serve.auth import bearer_metadata
 from edgevla.serve.proto import policy_service_pb2 as pb
 from edgevla.serve.proto import policy_service_pb2_grpc as pb_grpc

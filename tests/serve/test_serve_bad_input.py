@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from serve_fakes import SPEC, EchoPolicy, FailingPolicy, infer_request, make_observation
 
+from edgevla.contracts import ActionChunk
 from edgevla.features import STATE_KEY, image_key
-from edgevla.runtime.types import ActionChunk
 from edgevla.serve import RemoteError, RemotePolicy
 from edgevla.serve.proto import policy_service_pb2 as pb
 from edgevla.serve.tensors import fill_jpeg, fill_raw

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from serve_fakes import EchoPolicy, RawClient, infer_request
 
+from edgevla.contracts import FLOAT_FEATURES, PolicySpec
 from edgevla.features import STATE_KEY, TASK_KEY, image_key
-from edgevla.runtime.types import FLOAT_FEATURES, PolicySpec
 from edgevla.serve import RemoteError, RemotePolicy, ServerUnavailable
 from edgevla.serve.schema import float_features
 
@@ -75,6 +75,6 @@ def test_float_features_must_be_well_formed():
 
 
 def test_remote_policy_errors_are_the_runtimes_policy_unavailable():
-    from edgevla.runtime.types import PolicyUnavailable
+    from edgevla.contracts import PolicyUnavailable
 
     assert issubclass(ServerUnavailable, PolicyUnavailable)

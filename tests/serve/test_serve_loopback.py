@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from serve_fakes import SPEC, EchoPolicy, infer_request, make_observation
 
+from edgevla.contracts import ChunkPolicy
 from edgevla.features import STATE_KEY, image_key
-from edgevla.runtime.types import ChunkPolicy
 from edgevla.serve import (
     NotConnected,
     RemoteError,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgevla.features import STATE_KEY
-from edgevla.runtime.types import FLOAT_FEATURES, ChunkPolicy
+from edgevla.contracts import FLOAT_FEATURES, ChunkPolicy
+from edgevla.features import ENV_STATE_KEY, JOINT_VELOCITY_KEY, STATE_KEY
 from edgevla.sim.config import WorkcellConfig
 from edgevla.sim.scripted_policy import ScriptedChunkPolicy
-from edgevla.sim.workcell import ENV_STATE_KEY, JOINT_VELOCITY_KEY, TeaBagPose, TeaBagWorkcell
+from edgevla.sim.workcell import TeaBagPose, TeaBagWorkcell
 
 BAG = TeaBagPose(0.22, 0.03, 0.4)
 

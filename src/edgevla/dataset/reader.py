@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from edgevla.dataset import layout, stats, tables
 from edgevla.dataset.layout import DatasetFormatError
 from edgevla.dataset.video import decode_frames
+from edgevla.features import image_key
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ class DatasetReader:
             return self.camera_keys
         if images is False:
             return []
-        wanted = [k if k in self.features else f"observation.images.{k}" for k in images]
+        wanted = [k if k in self.features else image_key(k) for k in images]
         unknown = [k for k in wanted if k not in self.camera_keys]
         if unknown:
             raise KeyError(f"unknown cameras {unknown}; this dataset has {self.camera_keys}")

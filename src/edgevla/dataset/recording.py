@@ -19,7 +19,7 @@ import numpy as np
 
 from edgevla.configio import config_from_dict, config_to_dict
 from edgevla.dataset.splits import EpisodeSpec, RecordingPlan
-from edgevla.features import DEFAULT_TASK, MOTOR_NAMES, STATE_KEY
+from edgevla.features import CAMERAS, DEFAULT_TASK, IMAGE_KEY_PREFIX, MOTOR_NAMES, STATE_KEY
 
 RETRIES = 3
 NOISE_STREAM = 0xDA27  # the noise draws from its own stream of the episode seed
@@ -138,7 +138,7 @@ class RecordingSession:
                         f"it was made with {_diff(previous, cfg)}"
                     )
             return
-        cams = {c: (cfg.height, cfg.width) for c in ("top", "gripper", "left")}
+        cams = {c: (cfg.height, cfg.width) for c in CAMERAS}
         self.writer = DatasetWriter.create(
             self.root,
             fps=cfg.fps,
@@ -243,7 +243,7 @@ class RecordingSession:
             writer.add_frame(
                 state=obs[STATE_KEY],
                 action=action,  # the expert's target, also when the arm is pushed off it
-                images={k: v for k, v in obs.items() if k.startswith("observation.images.")},
+                images={k: v for k, v in obs.items() if k.startswith(IMAGE_KEY_PREFIX)},
             )
             if noise is not None:
                 action = noise.apply(action, expert.ticks_until("closing"))

@@ -24,7 +24,7 @@ from edgevla.dataset import layout, stats, tables
 from edgevla.dataset.layout import CODEBASE_VERSION, DatasetFormatError
 from edgevla.dataset.locking import WriterLock
 from edgevla.dataset.video import VideoEncoder, VideoSettings, check_encodable, probe
-from edgevla.features import ACTION_KEY, STATE_KEY, image_key
+from edgevla.features import ACTION_KEY, IMAGE_KEY_PREFIX, STATE_KEY, image_key
 
 EPISODES_PER_META_FILE = 1000
 EDGEVLA_FORMAT = 1
@@ -281,7 +281,7 @@ class DatasetWriter:
             )
         by_camera: dict[str, np.ndarray] = {}
         for key, frame in images.items():
-            name = key.removeprefix("observation.images.")
+            name = key.removeprefix(IMAGE_KEY_PREFIX)
             if name in by_camera:
                 raise ValueError(f"camera {name!r} given twice (as {name!r} and its feature key)")
             by_camera[name] = frame

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from edgevla.contracts import ChunkPolicy
 from edgevla.evaluate.episodes import run_episodes, sim_env_factory
 from edgevla.evaluate.modes import DEFAULT_MODES, parse_mode
 from edgevla.evaluate.summary import Summary, paired_completion, summarize
 from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.records import EpisodeResult
 from edgevla.runtime.subscribers import QueueSizeRecorder
-from edgevla.runtime.types import ChunkPolicy
 from edgevla.sim.clusters import DEFAULT_NUM_CLUSTERS, StartPosition
 
 SETS = ("test", "validation")

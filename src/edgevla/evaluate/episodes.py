@@ -13,11 +13,11 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from edgevla.contracts import ChunkPolicy, Environment, PolicySpec
 from edgevla.features import DEFAULT_TASK
 from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.records import EpisodeResult
-from edgevla.runtime.types import ChunkPolicy, Environment, PolicySpec
 from edgevla.sim.clusters import StartPosition
 
 EnvFactory = Callable[[PolicySpec], Environment]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgevla.runtime.types import ChunkPolicy
+from edgevla.contracts import ChunkPolicy
 
 
 def load_chunk_policy(name: str, fps: float = 30.0) -> ChunkPolicy:

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from edgevla.contracts import ActionChunk, ChunkPolicy, Observation
 from edgevla.dataset.splits import evaluation_sets
 from edgevla.evaluate.episodes import run_episodes
 from edgevla.runtime.config import RuntimeConfig
-from edgevla.runtime.types import ActionChunk, ChunkPolicy, Observation
 
 SYNC = RuntimeConfig(trigger="sync", aggregator="latest_only", latency="0")
 

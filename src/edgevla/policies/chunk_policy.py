@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from edgevla.contracts import ActionChunk, Observation, PolicySpec
 from edgevla.features import IMAGE_KEY_PREFIX, JOINT_NAMES, camera_of
 from edgevla.policies.types import FeatureType
-from edgevla.runtime.types import ActionChunk, Observation, PolicySpec
 
 
 class TorchChunkPolicy:

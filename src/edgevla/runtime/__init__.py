@@ -2,6 +2,14 @@
 and latency models, the control loop, and the async feasibility planner. numpy only.
 """
 
+from edgevla.contracts import (
+    FLOAT_FEATURES,
+    ActionChunk,
+    ChunkPolicy,
+    Environment,
+    PolicySpec,
+    PolicyUnavailable,
+)
 from edgevla.runtime.action_queue import ActionQueue, MergeReport, QueueCounters
 from edgevla.runtime.aggregators import AGGREGATORS, get_aggregator
 from edgevla.runtime.alignment import ALIGNMENTS, align_by_state
@@ -25,14 +33,6 @@ from edgevla.runtime.triggers import (
     SyncTrigger,
     ThresholdTrigger,
     make_trigger,
-)
-from edgevla.runtime.types import (
-    FLOAT_FEATURES,
-    ActionChunk,
-    ChunkPolicy,
-    Environment,
-    PolicySpec,
-    PolicyUnavailable,
 )
 
 __all__ = [

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgevla.contracts import ActionChunk
 from edgevla.runtime.aggregators import Aggregator
-from edgevla.runtime.types import ActionChunk
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
+from edgevla.contracts import ActionChunk, ChunkPolicy, Observation, PolicySpec
 from edgevla.runtime.latency import LatencyModel
-from edgevla.runtime.types import ActionChunk, ChunkPolicy, Observation, PolicySpec
 
 
 class LatencyEmulatingPolicy:

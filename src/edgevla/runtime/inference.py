@@ -22,9 +22,9 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
+from edgevla.contracts import ActionChunk, ChunkPolicy, Observation, PolicyUnavailable
 from edgevla.runtime.clocks import Clock, VirtualClock
 from edgevla.runtime.realtime import worker_scheduling
-from edgevla.runtime.types import ActionChunk, ChunkPolicy, Observation, PolicyUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from edgevla.contracts import ActionChunk, ChunkPolicy, Environment, PolicyUnavailable
 from edgevla.features import STATE_KEY
 from edgevla.runtime.action_queue import ActionQueue
 from edgevla.runtime.aggregators import Aggregator, crossfade, resolve_aggregator
@@ -32,7 +33,6 @@ from edgevla.runtime.metrics import jerk_rms, period_deviation
 from edgevla.runtime.records import EpisodeResult, EpisodeStart, TickRecord
 from edgevla.runtime.subscribers import notify
 from edgevla.runtime.triggers import Trigger
-from edgevla.runtime.types import ActionChunk, ChunkPolicy, Environment, PolicyUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from edgevla.runtime.types import Observation
+from edgevla.contracts import Observation
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from edgevla.features import STATE_KEY, TASK_KEY
-from edgevla.runtime.types import ActionChunk, Observation, PolicySpec
+from edgevla.contracts import ActionChunk, Observation, PolicySpec
+from edgevla.features import ENV_STATE_KEY, STATE_KEY, TASK_KEY
 
-GOAL_KEY = "observation.environment_state"  # LeRobot's key for non-image world state
+GOAL_KEY = ENV_STATE_KEY  # LeRobot's key for non-image world state
 
 
 class PointEnv:

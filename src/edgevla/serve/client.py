@@ -16,8 +16,8 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from edgevla.contracts import ActionChunk, Observation, PolicySpec
 from edgevla.features import IMAGE_KEY_PREFIX, TASK_KEY
-from edgevla.runtime.types import ActionChunk, Observation, PolicySpec
 from edgevla.serve import schema, tensors
 from edgevla.serve.auth import bearer_metadata
 from edgevla.serve.channel import Backoff, forever, is_loopback, make_channel, translate

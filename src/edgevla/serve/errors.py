@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import grpc
 
-from edgevla.runtime.types import PolicyUnavailable
+from edgevla.contracts import PolicyUnavailable
 
 
 class ServeError(RuntimeError):

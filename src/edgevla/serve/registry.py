@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from edgevla.contracts import ChunkPolicy, PolicySpec
 from edgevla.features import CAMERAS
-from edgevla.runtime.types import ChunkPolicy, PolicySpec
 from edgevla.serve.trivial import FixedChunkPolicy, HoldPolicy
 
 

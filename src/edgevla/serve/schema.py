@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from edgevla.contracts import FLOAT_FEATURES, PolicySpec
 from edgevla.features import IMAGE_KEY_PREFIX, STATE_KEY, image_key
-from edgevla.runtime.types import FLOAT_FEATURES, PolicySpec
 from edgevla.serve.proto import policy_service_pb2 as pb
 
 Layout = Mapping[str, tuple[np.dtype, tuple[int, ...]]]

@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from edgevla.runtime.types import ChunkPolicy, PolicySpec
+from edgevla.contracts import ChunkPolicy, PolicySpec
 from edgevla.serve.auth import BearerTokenInterceptor
 from edgevla.serve.errors import ServeError
 from edgevla.serve.proto import policy_service_pb2 as pb

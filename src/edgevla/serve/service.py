@@ -16,8 +16,8 @@ import grpc
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from edgevla.contracts import Observation
 from edgevla.features import STATE_KEY, TASK_KEY
-from edgevla.runtime.types import Observation
 from edgevla.serve import schema, tensors
 from edgevla.serve.proto import policy_service_pb2 as pb
 from edgevla.serve.proto import policy_service_pb2_grpc as pb_grpc

@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from edgevla.runtime.types import PolicySpec
+from edgevla.contracts import PolicySpec
 
 
 @dataclass

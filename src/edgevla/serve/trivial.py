@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgevla.contracts import ActionChunk, Observation, PolicySpec
 from edgevla.features import STATE_KEY
-from edgevla.runtime.types import ActionChunk, Observation, PolicySpec
 
 
 class FixedChunkPolicy:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from edgevla.runtime.types import ActionChunk, ChunkPolicy, Observation
+from edgevla.contracts import ActionChunk, ChunkPolicy, Observation
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edgevla.features import CAMERAS
+
 RGBA = tuple[float, float, float, float]
 
 
@@ -63,7 +65,7 @@ class Lighting:
 class SceneConfig:
     width: int = 640
     height: int = 480
-    cameras: tuple[str, ...] = ("top", "gripper", "left")
+    cameras: tuple[str, ...] = CAMERAS
     palette: str = "high_contrast"
     lighting: Lighting = field(default_factory=Lighting)
     camera_offsets: dict[str, CameraOffset] = field(default_factory=dict)
@@ -73,10 +75,10 @@ class SceneConfig:
             raise ValueError(f"image size must be positive, got {self.width}x{self.height}")
         if self.palette not in PALETTES:
             raise ValueError(f"unknown palette {self.palette!r}; known: {sorted(PALETTES)}")
-        unknown = [c for c in self.cameras if c not in ("top", "gripper", "left")]
+        unknown = [c for c in self.cameras if c not in CAMERAS]
         if unknown:
             raise ValueError(f"unknown cameras {unknown}; the workcell has top, gripper, left")
-        bad = sorted(set(self.camera_offsets) - set(("top", "gripper", "left")))
+        bad = sorted(set(self.camera_offsets) - set(CAMERAS))
         if bad:
             raise ValueError(f"camera_offsets for unknown cameras {bad}")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgevla.features import STATE_KEY
+from edgevla.features import ENV_STATE_KEY, STATE_KEY
 from edgevla.sim.geometry import (
     FIXED_JAW_FACE,
     GRASP_LATERAL,
@@ -28,7 +28,6 @@ from edgevla.sim.geometry import (
 )
 from edgevla.sim.kinematics import ArmKinematics, grasp_rotation
 from edgevla.sim.trajectory import TrajectoryBuilder
-from edgevla.sim.workcell import ENV_STATE_KEY
 
 OPEN = JOINT_LIMITS["gripper"][0] + 0.88 * (JOINT_LIMITS["gripper"][1] - JOINT_LIMITS["gripper"][0])
 RELEASE = JOINT_LIMITS["gripper"][0] + 0.80 * (

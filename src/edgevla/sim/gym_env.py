@@ -11,11 +11,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from edgevla.features import STATE_KEY, image_key
+from edgevla.features import ENV_STATE_KEY, JOINT_VELOCITY_KEY, STATE_KEY, image_key
 from edgevla.sim.clusters import workspace_clusters
 from edgevla.sim.config import WorkcellConfig
 from edgevla.sim.geometry import LOWER, UPPER, radians_to_action
-from edgevla.sim.workcell import ENV_STATE_KEY, JOINT_VELOCITY_KEY, TeaBagPose, TeaBagWorkcell
+from edgevla.sim.workcell import TeaBagPose, TeaBagWorkcell
 
 
 class TeaBagEnv(gym.Env):

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgevla.features import JOINT_NAMES, STATE_KEY
-from edgevla.runtime.types import FLOAT_FEATURES, ActionChunk, Observation, PolicySpec
+from edgevla.contracts import FLOAT_FEATURES, ActionChunk, Observation, PolicySpec
+from edgevla.features import ENV_STATE_KEY, JOINT_NAMES, JOINT_VELOCITY_KEY, STATE_KEY
 from edgevla.sim.config import WorkcellConfig
 from edgevla.sim.expert import Plan, TaskPlanner, TaskState
 from edgevla.sim.geometry import action_to_radians, radians_to_action
 from edgevla.sim.kinematics import ArmKinematics
-from edgevla.sim.workcell import ENV_STATE_KEY, JOINT_VELOCITY_KEY, TeaBagWorkcell
+from edgevla.sim.workcell import TeaBagWorkcell
 
 ENV_STATE_DIM = 7
 # On-track test of `continuous`: the arm joints within TRACK_TOLERANCE rad of a target of the

@@ -12,7 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from edgevla.features import JOINT_NAMES, STATE_KEY, TASK_KEY, image_key
+from edgevla.features import (
+    ENV_STATE_KEY,
+    JOINT_NAMES,
+    JOINT_VELOCITY_KEY,
+    STATE_KEY,
+    TASK_KEY,
+    image_key,
+)
 from edgevla.sim.config import WorkcellConfig
 from edgevla.sim.geometry import (
     MUG_BOTTOM,
@@ -25,13 +32,6 @@ from edgevla.sim.geometry import (
     radians_to_action,
 )
 from edgevla.sim.scene import build_mjcf
-
-ENV_STATE_KEY = "observation.environment_state"
-"""Privileged sim state float32[7] (tea bag x, y, z, yaw; mug x, y; held 0/1): for the scripted
-expert only; never recorded into datasets nor given to learned policies."""
-JOINT_VELOCITY_KEY = "observation.joint_velocity"
-"""Measured joint velocities float32[6] in action units per second (privileged, like the above):
-lets the scripted chunk policy tell an arm moving along its plan from one that stopped."""
 
 
 @dataclass(frozen=True)

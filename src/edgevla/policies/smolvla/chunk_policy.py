@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
+from edgevla.contracts import ActionChunk, Observation, PolicySpec
 from edgevla.features import IMAGE_KEY_PREFIX, JOINT_NAMES, STATE_KEY, TASK_KEY, camera_of
 from edgevla.policies.chunk_policy import image_tensor, vector_tensor
 from edgevla.policies.smolvla.policy import SmolVLAPolicy
-from edgevla.runtime.types import ActionChunk, Observation, PolicySpec
 
 
 class SmolVLAChunkPolicy:

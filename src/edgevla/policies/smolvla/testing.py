@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from transformers import SmolVLMConfig
 
-from edgevla.features import ACTION_KEY, STATE_KEY, image_key
+from edgevla.features import ACTION_KEY, CAMERAS, STATE_KEY, image_key
 from edgevla.policies.smolvla.config import SmolVLAConfig
 from edgevla.policies.smolvla.tokenizer import build_word_tokenizer, save_word_tokenizer
 from edgevla.policies.smolvla.vlm import smolvlm_config
@@ -52,7 +52,7 @@ def tiny_vlm_config() -> SmolVLMConfig:
 
 def tiny_config(
     vlm_model_name: str,
-    cameras: tuple[str, ...] = ("top", "gripper", "left"),
+    cameras: tuple[str, ...] = CAMERAS,
     image_shape: tuple[int, int, int] = (3, 48, 64),
     **overrides: Any,
 ) -> SmolVLAConfig:

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from edgevla.configio import load_config, save_config
 from edgevla.dataset.reader import DatasetReader
+from edgevla.features import image_key
 from edgevla.policies.checkpoint import (
     CONFIG_NAME,
     WEIGHTS_NAME,
@@ -137,7 +138,7 @@ class Trainer:
     def _camera_keys(self, reader: DatasetReader) -> list[str]:
         if self.config.cameras is None:
             return list(reader.camera_keys)
-        keys = [f"observation.images.{c}" for c in self.config.cameras]
+        keys = [image_key(c) for c in self.config.cameras]
         missing = [k for k in keys if k not in reader.camera_keys]
         if missing:
             raise ValueError(

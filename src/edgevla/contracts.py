@@ -1,16 +1,21 @@
-"""The shared contracts of DESIGN §3: ActionChunk, PolicySpec, ChunkPolicy, Environment.
+"""The shared contracts of DESIGN §3: ActionChunk, PolicySpec, ChunkPolicy, Environment,
+Subscriber.
 
-Every loop in edgevla speaks only these. numpy only: this module runs on the board.
+The sim, the policies, the runtime and the wire all speak only these, so none of them needs
+another's package to talk to it. numpy only: this module runs on the board.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from edgevla.features import CAMERAS, JOINT_NAMES
+
+if TYPE_CHECKING:
+    from edgevla.runtime.records import EpisodeResult, EpisodeStart, TickRecord
 
 Observation = dict[str, Any]
 """LeRobot feature keys: `observation.state` float32[6], `observation.images.<cam>` uint8[H,W,3],
@@ -88,3 +93,15 @@ class Environment(Protocol):
     def step(self, action: np.ndarray) -> tuple[Observation, dict[str, Any]]:
         """Apply float32[6] joint targets for one control period; info has `success`."""
         ...
+
+
+class Subscriber(Protocol):
+    """Told of every episode start, tick and end by the control loop (metrics, plots, the
+    dataset recorder). A subscriber may define any subset of these; the loop calls only those
+    it finds, so a recorder need not care about ticks' queue details or a plot about ends."""
+
+    def on_episode_start(self, start: EpisodeStart) -> None: ...
+
+    def on_tick(self, record: TickRecord) -> None: ...
+
+    def on_episode_end(self, result: EpisodeResult) -> None: ...
