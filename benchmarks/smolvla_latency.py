@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from edgevla.features import CAMERAS, DEFAULT_TASK
+from edgevla.policies.chunk_policy import TorchChunkPolicy
 from edgevla.policies.smolvla import (
-    SmolVLAChunkPolicy,
     SmolVLAConfig,
     SmolVLAPolicy,
     build_word_tokenizer,
@@ -66,7 +66,7 @@ def timed(fn):  # -> (seconds, result)
 
 
 @torch.inference_mode()
-def stage_times(policy: SmolVLAPolicy, chunk_policy: SmolVLAChunkPolicy, obs: dict) -> dict:
+def stage_times(policy: SmolVLAPolicy, chunk_policy: TorchChunkPolicy, obs: dict) -> dict:
     """One chunk split into the three stages, making the same calls as sample_actions."""
     model = policy.model
     batch = policy.preprocessor.normalize(chunk_policy.to_batch(obs))
@@ -111,7 +111,7 @@ def main() -> None:
         f"3 cameras {SIZE}x{SIZE}, chunk {policy.config.chunk_size}, {args.steps} steps, "
         f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}"
     )
-    chunk_policy = SmolVLAChunkPolicy(policy, seed=0)
+    chunk_policy = TorchChunkPolicy(policy, seed=0)
     obs = observation()
     chunk_policy.predict_chunk(obs)  # warm-up
     totals, stages = [], []

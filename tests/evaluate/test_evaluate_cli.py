@@ -87,7 +87,7 @@ def test_run_with_warm_start_has_no_first_wait(tmp_path):
         (["--server", "127.0.0.1:1", "--latency", "0.3"], "a server's latency is real"),
         (["--wall-clock"], "--wall-clock needs --latency"),
         (["--trigger", "sync", "--chunk-size-threshold", "0.6"], "drop --trigger"),
-        (["--policy", "nope"], "unknown policy 'nope'"),
+        (["--policy", "nope"], "--policy 'nope': not a known kind"),
         (["--episodes", "0"], "--episodes must be >= 1"),
     ],
 )

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgevla.evaluate.policies import load_chunk_policy
+from edgevla.sources import resolve_policy
 
 DEMO = Path(__file__).resolve().parents[2] / "demo" / "act-teabag"
 
 
 def test_demo_policy_loads_and_predicts_a_chunk():
-    policy = load_chunk_policy(str(DEMO))
+    policy = resolve_policy(str(DEMO))
     spec = policy.spec
     assert spec.cameras == ("top", "gripper", "left") and spec.image_shape == (64, 64)
     rng = np.random.default_rng(0)
@@ -39,7 +39,7 @@ def test_demo_policy_succeeds_on_its_first_successful_test_episodes():
     training = tuple(report["protocol"]["training_clusters"])
     sets = evaluation_sets(training, report["protocol"]["holdout"], report["protocol"]["seed"])
     wins = [i for i, ok in enumerate(report["successes"]["test"]) if ok][:2]
-    policy = load_chunk_policy(str(DEMO))
+    policy = resolve_policy(str(DEMO))
     runtime = RuntimeConfig(**{**SYNC.__dict__, "actions_per_chunk": 15})
     results = run_episodes(
         policy, [sets["test"][i] for i in wins], runtime=runtime, max_seconds=25.0

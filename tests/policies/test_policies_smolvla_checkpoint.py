@@ -17,8 +17,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from edgevla.policies.checkpoint import load_policy, save_pretrained
+from edgevla.policies.chunk_policy import TorchChunkPolicy
 from edgevla.policies.errors import CheckpointError
-from edgevla.policies.smolvla import SmolVLAChunkPolicy, SmolVLAPolicy, load_tokenizer
+from edgevla.policies.smolvla import SmolVLAPolicy, load_tokenizer
 from edgevla.policies.smolvla.testing import tiny_config, tiny_vlm_config, write_vlm_folder
 
 CAMERAS = ("top", "gripper", "left")
@@ -140,7 +141,7 @@ def _observation(seed: int = 0) -> dict[str, Any]:
 
 
 def _chunk(policy: SmolVLAPolicy) -> np.ndarray:
-    return SmolVLAChunkPolicy(policy, seed=3).predict_chunk(_observation()).actions
+    return TorchChunkPolicy(policy, seed=3).predict_chunk(_observation()).actions
 
 
 @pytest.fixture
@@ -290,4 +291,4 @@ def test_missing_tokenizer_loads_but_cannot_tokenize(lerobot_dir, vlm_dir, tmp_p
              lambda p: p["steps"][3]["config"].update(tokenizer_name=str(bare)))  # fmt: skip
     policy = load_policy(directory)
     with pytest.raises(RuntimeError, match="no tokenizer found; looked at"):
-        SmolVLAChunkPolicy(policy).predict_chunk(_observation())
+        TorchChunkPolicy(policy).predict_chunk(_observation())

@@ -75,11 +75,12 @@ def test_missing_or_misshapen_inputs_are_named(policy, env):
         ScriptedChunkPolicy(chunk_size=0)
 
 
-def test_the_serve_registry_builds_it_with_options():
-    from edgevla.serve.registry import load_policy
+def test_the_policy_registry_builds_it_with_options():
+    from edgevla.sources import parse_source, resolve_policy
 
-    name, policy = load_policy("arm=scripted:chunk_size=12")
-    assert name == "arm" and isinstance(policy, ScriptedChunkPolicy)
+    policy = resolve_policy("arm=scripted:chunk_size=12")
+    assert parse_source("arm=scripted:chunk_size=12")[0] == "arm"
+    assert isinstance(policy, ScriptedChunkPolicy)
     assert policy.spec.chunk_size == 12
 
 

@@ -70,3 +70,13 @@ class CliError(Exception):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def resolve_policy_or_exit(source: str, fps: float = 30.0):  # -> ChunkPolicy
+    """`--policy` through the one registry, its errors as CLI errors (same text everywhere)."""
+    from edgevla.sources import PolicySourceError, resolve_policy
+
+    try:
+        return resolve_policy(source, fps=fps)
+    except PolicySourceError as e:
+        raise CliError(str(e)) from None

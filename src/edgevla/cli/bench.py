@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from edgevla.cli import CliError
+from edgevla.sources import POLICY_HELP
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--sets", default="test,validation", help="comma-separated: test, validation")
     p.add_argument("--episodes", type=int, default=None, help="only the first N of each set")
-    p.add_argument("--policy", default="scripted", help="policy spec, as for `edgevla serve`")
+    p.add_argument("--policy", default="scripted", help=POLICY_HELP)
     p.add_argument("--margin", type=float, default=0.1, help="latency_aware margin in seconds")
     p.add_argument("--max-seconds", type=float, default=30.0, help="episode time limit")
     p.add_argument(
@@ -63,7 +64,7 @@ def _run_async(args: argparse.Namespace) -> int:
     from edgevla.evaluate.async_bench import AsyncBenchConfig
     from edgevla.evaluate.async_report import run_async_bench
     from edgevla.evaluate.modes import DEFAULT_MODES
-    from edgevla.serve.registry import PolicyLoadError
+    from edgevla.sources import PolicySourceError
 
     sets = tuple(s.strip() for s in args.sets.split(",") if s.strip())
     try:
@@ -86,7 +87,7 @@ def _run_async(args: argparse.Namespace) -> int:
     out = args.out or Path("bench") / f"async-{_safe(args.latency)}-{args.actions_per_chunk}"
     try:
         data = run_async_bench(config, out, progress=not args.no_progress)
-    except PolicyLoadError as e:
+    except PolicySourceError as e:
         raise CliError(str(e)) from None
     print((out / "results.md").read_text().split("## Feasibility")[0].rstrip())
     print(f"\nwrote {out}/results.md, results.json, config.json and {len(data['modes']) + 1} plots")

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from edgevla.cli import CliError
+from edgevla.cli import CliError, resolve_policy_or_exit
+from edgevla.sources import POLICY_HELP
 
 
 def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,7 +35,7 @@ def _positive_int(text: str) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--policy", required=True, help="checkpoint directory, or 'scripted'")
+    p.add_argument("--policy", required=True, help=POLICY_HELP)
     add_protocol_arguments(p)
     p.add_argument("--out", type=Path, help="write eval.json and eval.md here")
 
@@ -103,13 +104,9 @@ def result_table(rows: list[dict]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from edgevla.configio import config_to_dict
-    from edgevla.evaluate.policies import load_chunk_policy
     from edgevla.evaluate.protocol import run_protocol
 
-    try:
-        policy = load_chunk_policy(args.policy)
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        raise CliError(str(e)) from None
+    policy = resolve_policy_or_exit(args.policy)
     fallback = _dataset_of_run(args.policy)
     protocol = protocol_config(args, fallback)
     result = run_protocol(

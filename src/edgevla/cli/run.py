@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgevla.cli import CliError
+from edgevla.cli import CliError, resolve_policy_or_exit
+from edgevla.sources import POLICY_HELP
 
 if TYPE_CHECKING:
     from edgevla.runtime.config import RuntimeConfig
@@ -87,8 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
         default=None,
-        help="in-process: a policy spec as for `edgevla serve` (default scripted); with "
-        "--server: the server's policy name (default: its only one)",
+        help=f"in-process: a {POLICY_HELP} (default scripted); with --server: the server's "
+        "policy name (default: its only one)",
     )
     parser.add_argument("--episodes", type=int, default=1)
     parser.add_argument("--set", dest="eval_set", default="test", choices=["test", "validation"])
@@ -165,12 +166,7 @@ def _remote_policy(args: argparse.Namespace):
 
 
 def _local_policy(args: argparse.Namespace):
-    from edgevla.serve.registry import PolicyLoadError, load_policy
-
-    try:
-        _, policy = load_policy(args.policy or "scripted")
-    except PolicyLoadError as e:
-        raise CliError(str(e)) from None
+    policy = resolve_policy_or_exit(args.policy or "scripted")
     if args.latency and args.wall_clock:
         from edgevla.runtime.emulate import LatencyEmulatingPolicy
         from edgevla.runtime.latency import latency_model_from_string

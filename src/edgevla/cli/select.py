@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from edgevla.cli import CliError
+from edgevla.cli import CliError, resolve_policy_or_exit
 from edgevla.cli.eval import add_protocol_arguments, protocol_config, result_table
 
 
@@ -29,7 +29,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgevla.configio import config_to_dict
-    from edgevla.evaluate.policies import load_chunk_policy
     from edgevla.evaluate.selection import select
 
     cfg = args.run / "train_config.json"
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         chosen, evaluated = select(
             args.run,
             protocol,
-            lambda p: load_chunk_policy(str(p)),
+            lambda p: resolve_policy_or_exit(str(p)),
             show,
             steps=steps,
             workers=args.workers,

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from edgevla.cli import CliError
+from edgevla.sources import POLICY_HELP
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,10 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
         action="append",
-        metavar="SPEC",
-        help="[NAME=]KIND[:key=value,...] with KIND scripted, hold or zeros (options "
-        "chunk_size, fps, cameras=top+gripper, image=HxW), or a bundle directory; repeat to "
-        "serve several (default: scripted)",
+        metavar="[NAME=]SOURCE",
+        help=f"{POLICY_HELP}; zeros/hold options chunk_size, fps, cameras=top+gripper, "
+        "image=HxW; NAME= names it for clients; repeat to serve several (default: scripted)",
     )
     parser.add_argument("--tls-cert", type=Path, help="server certificate (PEM); needs --tls-key")
     parser.add_argument("--tls-key", type=Path, help="server private key (PEM)")
@@ -33,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgevla.serve import PolicyLoadError, PolicyServer, ServeError, load_policies
-    from edgevla.serve.registry import parse_policy_arg
+    from edgevla.serve import PolicyServer, ServeError
+    from edgevla.sources import PolicySourceError, parse_source, resolve_named
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -44,10 +44,10 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"expected a PEM file, {path} does not exist")
     token = _read_token(args.token_file) if args.token_file else None
     try:
-        policies = load_policies(args.policy or ["scripted"])
-    except PolicyLoadError as e:
+        policies = resolve_named(args.policy or ["scripted"])
+    except PolicySourceError as e:
         raise CliError(str(e)) from e
-    if any(parse_policy_arg(spec)[1] == "zeros" for spec in args.policy or ()):
+    if any(parse_source(spec)[1] == "zeros" for spec in args.policy or ()):
         logging.warning("the zeros policy drives every joint to 0: never point it at a real arm")
     server = PolicyServer(
         policies,

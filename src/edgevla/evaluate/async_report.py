@@ -30,11 +30,11 @@ def run_async_bench(
     """Run the benchmark and write config.json, results.json, results.md, one queue plot per
     mode and trajectories.png into `out_dir`; returns what results.json holds."""
     from edgevla.configio import config_to_dict, save_config
-    from edgevla.serve.registry import load_policy
+    from edgevla.sources import resolve_policy
 
     out = Path(out_dir)
     save_config(config, out / "config.json")
-    _, policy = load_policy(config.policy)
+    policy = resolve_policy(config.policy, fps=config.fps)
     if abs(policy.spec.fps - config.fps) > 1e-6:
         raise ValueError(
             f"policy {config.policy!r} plans at {policy.spec.fps:g} fps, the bench runs at "

@@ -88,7 +88,7 @@ def run_protocol(
     source: str | None = None,
 ) -> ProtocolResult:
     """Every set's episodes, in order. `workers` > 1 splits each set into contiguous shards run
-    in that many processes, each loading the policy from `source` (a `load_chunk_policy` name):
+    in that many processes, each loading the policy from `source` (a `--policy` source):
     episodes are seeded by their index, so the results equal a single-process run's."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -164,9 +164,9 @@ def _run_shard(
         torch.set_num_threads(1)  # one core per worker: they run side by side
     except ImportError:
         pass
-    from edgevla.evaluate.policies import load_chunk_policy
+    from edgevla.sources import resolve_policy
 
-    timed = TimedPolicy(load_chunk_policy(source))
+    timed = TimedPolicy(resolve_policy(source))
     episodes = run_episodes(
         timed, starts, runtime=runtime, max_seconds=max_seconds, first_episode=first
     )

@@ -31,12 +31,15 @@ class PolicyType:
     config_from_json(data, where) -> config   (config has `.to_json()`; warns on unknown keys)
     from_pipelines(config, preprocessor, postprocessor, directory) -> policy module
     pipelines(policy) -> (preprocessor, postprocessor) to write beside the weights
+    reads_task, stochastic: what the ChunkPolicy adapter must hand the policy besides tensors
     """
 
     name: str
     config_from_json: Callable[[Mapping[str, Any], str], Any]
     from_pipelines: Callable[[Any, ProcessorPipeline, ProcessorPipeline, Path], nn.Module]
     pipelines: Callable[[nn.Module], tuple[ProcessorPipeline, ProcessorPipeline]]
+    reads_task: bool = False  # the policy reads the `task` instruction (a VLA)
+    stochastic: bool = False  # predict_action_chunk(batch, generator=...) draws noise
 
 
 _REGISTRY: dict[str, PolicyType] = {}

@@ -15,17 +15,12 @@ from edgevla.serve.errors import (
     SessionLost,
     Superseded,
 )
-from edgevla.serve.registry import PolicyLoadError, load_policies, load_policy
 from edgevla.serve.server import PolicyServer
-from edgevla.serve.trivial import FixedChunkPolicy, HoldPolicy
 
 __all__ = [
     "Backoff",
     "CallTiming",
-    "FixedChunkPolicy",
-    "HoldPolicy",
     "NotConnected",
-    "PolicyLoadError",
     "PolicyServer",
     "RemoteError",
     "RemotePolicy",
@@ -34,7 +29,5 @@ __all__ = [
     "SessionLost",
     "Superseded",
     "check_health",
-    "load_policies",
-    "load_policy",
     "make_channel",
 ]

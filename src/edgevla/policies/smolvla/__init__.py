@@ -7,14 +7,12 @@ LeRobot's.
 - `model`: VLAFlowMatching - vision / prefill / denoise stages, sampling and the training loss
 - `policy`: SmolVLAPolicy - batches, tokens, normalization, LeRobot's policy methods
 - `processors`: checkpoint processor pipelines; `build`: build_policy with file reading
-- `chunk_policy`: SmolVLAChunkPolicy, the ChunkPolicy adapter
 """
 
 from __future__ import annotations
 
 from edgevla.policies.registry import PolicyType
 from edgevla.policies.smolvla.build import build_for_training, build_policy, load_vlm_weights
-from edgevla.policies.smolvla.chunk_policy import SmolVLAChunkPolicy
 from edgevla.policies.smolvla.config import TYPE_NAME, SmolVLAConfig
 from edgevla.policies.smolvla.expert import KVCache, SmolVLMWithExpertModel
 from edgevla.policies.smolvla.model import VLAFlowMatching
@@ -28,12 +26,13 @@ POLICY_TYPE = PolicyType(
     config_from_json=SmolVLAConfig.from_json,
     from_pipelines=from_pipelines,
     pipelines=pipelines,
+    reads_task=True,
+    stochastic=True,
 )
 
 __all__ = [
     "KVCache",
     "POLICY_TYPE",
-    "SmolVLAChunkPolicy",
     "SmolVLAConfig",
     "SmolVLAPolicy",
     "SmolVLMWithExpertModel",

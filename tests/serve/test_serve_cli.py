@@ -1,0 +1,75 @@
+"""The `edgevla serve` command end to end (policy sources themselves: tests/sources)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from serve_fakes import make_observation
+
+from edgevla.features import STATE_KEY
+from edgevla.serve import RemoteError, RemotePolicy
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _start_cli(*args: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgevla.cli", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + 20
+    lines = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        found = re.search(r"serving .* on (127\.0\.0\.1:\d+)", line)
+        if found:
+            return proc, found.group(1)
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError("server did not start:\n" + "".join(lines))
+
+
+def test_cli_serves_logs_sessions_and_stops_cleanly_on_ctrl_c(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("tok-123\n")
+    proc, address = _start_cli(
+        "--policy", "hold:chunk_size=4,cameras=top,image=24x32", "--token-file", str(token_file)
+    )
+    try:
+        with pytest.raises(RemoteError, match="UNAUTHENTICATED"):
+            RemotePolicy(address).connect(timeout=5)
+        with RemotePolicy(address, token="tok-123") as client:
+            obs = make_observation(client.spec)
+            chunk = client.predict_chunk(obs, 11)
+        assert chunk.timestep == 11
+        np.testing.assert_array_equal(chunk.actions, np.tile(obs[STATE_KEY], (4, 1)))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert "opened: policy=hold" in out and "closed: 1 ok" in out
+    assert "rejected /edgevla.v1.PolicyService/OpenSession: no bearer token" in out
+    assert "stopped serving" in out
+
+
+def test_cli_rejects_bad_arguments_with_one_line(tmp_path):
+    run = [sys.executable, "-m", "edgevla.cli", "serve", "--port", "0"]
+    for extra, message in [
+        (["--policy", "nope"], "--policy 'nope': not a known kind"),
+        (["--policy", "hold", "--tls-cert", str(tmp_path / "c.pem")], "go together"),
+        (["--policy", "hold", "--token-file", str(tmp_path / "none")], "does not exist"),
+    ]:
+        done = subprocess.run(run + extra, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
