@@ -1,7 +1,10 @@
 """Numerical parity with LeRobot: the reference numbers below were produced by LeRobot 0.4.4's own
 SmolVLAPolicy and processors (transformers 4.57.1, torch 2.13 CPU) on the same tiny VLM, the
 same deterministic weights (`fill_deterministic`), inputs and noise. Our code must reproduce
-them. (LeRobot itself is not needed to run this test.)
+them under the explicit LeRobot 0.4 float32 option, `patch_positions="transformers-4.57-float32"`
+(the default, exact patch ids, is LeRobot >= 0.5's; tools/check_checkpoint_with_lerobot.py checks
+that against LeRobot 0.6.1 itself). LeRobot 0.4's loss is the mean of the unreduced flow-matching
+losses over all max_action_dim dims. (LeRobot itself is not needed to run this test.)
 
 Variants: A the tiny default (3 cameras, cross-attention every other layer); B image special
 tokens, tasks padded to max_length, MIN_MAX state, a placeholder camera, 3 layers with
@@ -19,6 +22,7 @@ import pytest
 import torch
 
 from edgevla.policies.smolvla import SmolVLAPolicy, build_word_tokenizer
+from edgevla.policies.smolvla.preprocess import pad_vector
 from edgevla.policies.smolvla.testing import (
     TINY_TEXT,
     fill_deterministic,
@@ -132,6 +136,7 @@ def _setup(name: str) -> tuple[SmolVLAPolicy, dict[str, Any], torch.Tensor, torc
         _stats(),
         vlm_config=tiny_vlm_config(),
         tokenizer=build_word_tokenizer(TINY_TEXT["vocab_size"]),
+        patch_positions="transformers-4.57-float32",
     )
     fill_deterministic(policy)
     batch_size = variant.get("batch", 1)
@@ -170,6 +175,19 @@ def test_actions_and_loss_match_lerobot(name):
     got = torch.stack([actions[:, 0], actions[:, -1]], dim=1)
     np.testing.assert_allclose(got.numpy(), np.asarray(want_steps), atol=2e-5)
     policy.train()
-    loss, info = policy(batch, noise=noise.clone(), time=time)
-    assert loss.item() == pytest.approx(want_loss, abs=2e-6)
-    assert info["loss"] == pytest.approx(loss.item())
+    actions = pad_vector(batch["action"], policy.config.max_action_dim)
+    with torch.no_grad():
+        losses = policy.model(*policy.prepare_inputs(batch), actions, noise.clone(), time)
+    assert losses.mean().item() == pytest.approx(want_loss, abs=2e-6)
+
+
+def test_default_exact_patch_positions_differ_from_lerobot_0_4_float32():
+    """The golden numbers need the option: with exact ids (the default) the chunk moves."""
+    policy, raw, noise, _, _ = _setup("A")
+    policy.patch_positions = "exact"
+    batch = policy.preprocessor.normalize(raw)
+    actions = policy.postprocessor.unnormalize_action(
+        policy.predict_action_chunk(batch, noise=noise.clone())
+    )
+    got = torch.stack([actions[:, 0], actions[:, -1]], dim=1).numpy()
+    assert np.abs(got - np.asarray(LEROBOT["A"][0])).max() > 1e-3

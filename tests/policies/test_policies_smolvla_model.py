@@ -216,7 +216,7 @@ def test_images_are_resized_with_padding_and_scaled_to_minus_one_one():
 
 def _installed_transformers_rule() -> str:
     major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
-    return "transformers-4.57" if (major, minor) >= (4, 55) and major < 5 else "exact"
+    return "transformers-4.57-float32" if (major, minor) >= (4, 55) and major < 5 else "exact"
 
 
 def test_patch_positions_follow_the_installed_transformers_rule():
@@ -231,14 +231,20 @@ def test_patch_positions_follow_the_installed_transformers_rule():
     torch.testing.assert_close(ours, hf, atol=1e-5, rtol=1e-5)
 
 
-def test_lerobot_patch_positions_shift_boundary_patches():
-    # LeRobot 0.4 runs transformers 4.57, whose rule shifts boundary patches one cell down.
+def test_lerobot_0_4_float32_patch_positions_shift_boundary_patches():
+    # LeRobot >= 0.5 (transformers 5.x) gives the exact ids, the default here; LeRobot 0.4 runs
+    # transformers 4.57, whose float32 rule shifts boundary patches one cell down.
+    assert patch_position_ids(32, 32, 32).tolist() == list(range(1024))
     assert patch_position_ids(4, 4, 4, "exact").tolist() == list(range(16))
-    legacy = patch_position_ids(32, 32, 32).reshape(32, 32)
+    legacy = patch_position_ids(32, 32, 32, "transformers-4.57-float32").reshape(32, 32)
     assert (legacy[:, 0] // 32).tolist() == [0, 0, *range(1, 31)]  # rows: 0, 0, 1, ..., 30
     assert legacy[0, :3].tolist() == [0, 0, 1] and legacy.max() == 30 * 32 + 30
     with pytest.raises(ValueError, match="rule"):
         patch_position_ids(4, 4, 4, "nearest")
+    policy = _policy()
+    assert policy.patch_positions == "exact"
+    with pytest.raises(ValueError, match="rule"):
+        policy.patch_positions = "transformers-4.57"
 
 
 def test_config_layouts_lerobot_cannot_run_are_refused():

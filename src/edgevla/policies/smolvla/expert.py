@@ -39,22 +39,27 @@ def expert_intermediate_size(width: int, multiplier: int = 4, multiple_of: int =
     return multiple_of * ((hidden + multiple_of - 1) // multiple_of)
 
 
-# How patch positions are bucketed onto the position-embedding grid. transformers 4.52 and 5.x
-# give patch k of n the cell floor(k * per_side / n) ("exact"); transformers 4.55-4.57 (LeRobot 0.4
-# pins >= 4.57.1) scale the coordinate by (1 - 1e-6) first, so a patch on a cell boundary lands
-# one cell lower (at 512 px: cells 0, 0, 1, ..., 30). LeRobot 0.4 runs, and fine-tunes, that way,
-# hence the default; set `SmolVLMWithExpertModel.patch_position_rule = "exact"` for the other.
-PATCH_POSITION_RULES = ("transformers-4.57", "exact")
+# How patch positions are bucketed onto the position-embedding grid. "exact": patch k of n gets
+# cell floor(k * per_side / n), i.e. ids 0 ... per_side^2 - 1 for a full image: transformers 4.52
+# and 5.x (LeRobot >= 0.5), and 4.55-4.57 whenever the vision tower runs in bf16/fp16 (a LeRobot
+# 0.4 fine-tune with load_vlm_weights). "transformers-4.57-float32": 4.55-4.57 in float32 scale
+# the coordinate by (1 - 1e-6) first, so a patch on a cell boundary lands one cell lower (at
+# 512 px: cells 0, 0, 1, ..., 30); only for parity with a float32 LeRobot 0.4 VLM, e.g. one
+# trained from scratch (load_vlm_weights false) - see SmolVLAPolicy(patch_positions=...).
+PATCH_POSITION_RULES = ("exact", "transformers-4.57-float32")
 
 
-def patch_position_ids(
-    rows: int, cols: int, per_side: int, rule: str = "transformers-4.57"
-) -> Tensor:
+def check_patch_position_rule(rule: str) -> str:
+    if rule not in PATCH_POSITION_RULES:
+        raise ValueError(f"patch position rule must be one of {PATCH_POSITION_RULES}, got {rule!r}")
+    return rule
+
+
+def patch_position_ids(rows: int, cols: int, per_side: int, rule: str = "exact") -> Tensor:
     """int64[rows * cols]: the position-embedding index of each patch of a full (unpadded) image,
     as SmolVLM's vision embeddings compute it under `rule` (see PATCH_POSITION_RULES); computed
     once per image size, so no bucketize enters an exported graph."""
-    if rule not in PATCH_POSITION_RULES:
-        raise ValueError(f"patch position rule must be one of {PATCH_POSITION_RULES}, got {rule!r}")
+    check_patch_position_rule(rule)
     boundaries = torch.arange(1 / per_side, 1.0, 1 / per_side)
 
     def cells(count: int) -> Tensor:
@@ -122,12 +127,21 @@ class SmolVLMWithExpertModel(nn.Module):
                 layer.self_attn.v_proj = nn.Linear(kv_width, kv_width, bias=bias)
         self.lm_expert.embed_tokens = None  # the expert reads embeddings, never token ids
         self._check_layout()
-        self.patch_position_rule = PATCH_POSITION_RULES[0]
+        self._patch_position_rule = PATCH_POSITION_RULES[0]
         self._patch_positions: dict[tuple[str, int, int], Tensor] = {}
 
         self.freeze_vision_encoder = config.freeze_vision_encoder
         self.train_expert_only = config.train_expert_only
         self._set_requires_grad()
+
+    @property
+    def patch_position_rule(self) -> str:
+        """One of PATCH_POSITION_RULES; "exact" unless set for LeRobot 0.4 float32 parity."""
+        return self._patch_position_rule
+
+    @patch_position_rule.setter
+    def patch_position_rule(self, rule: str) -> None:
+        self._patch_position_rule = check_patch_position_rule(rule)
 
     # --- structure -------------------------------------------------------------------------
 
@@ -188,8 +202,11 @@ class SmolVLMWithExpertModel(nn.Module):
             model.rotary_emb = type(model.rotary_emb)(config=model.config)
 
     def _set_requires_grad(self) -> None:
-        """LeRobot's choices: a frozen vision tower, or the whole VLM frozen (train_expert_only);
-        lm_head is never trained (nothing reads it)."""
+        """LeRobot >= 0.5's choices: a frozen vision tower, and either the whole VLM frozen
+        (train_expert_only) or, when the VLM trains, its lm_head, final norm and last text layer
+        (with the one before it where the expert is shallower than the VLM) kept frozen: nothing
+        the loss reads flows through their outputs (LeRobot freezes them for distributed
+        training, which fails on unused parameters)."""
         if self.freeze_vision_encoder:
             self.vision_model.eval()
             for p in self.vision_model.parameters():
@@ -198,8 +215,15 @@ class SmolVLMWithExpertModel(nn.Module):
             self.vlm.eval()
             for p in self.vlm.parameters():
                 p.requires_grad = False
-        else:
-            for p in self.vlm.lm_head.parameters():
+            return
+        frozen: list[nn.Module] = [self.vlm.lm_head, self.text_model.norm]
+        last = [self.num_vlm_layers - 1]
+        shallower = self.num_expert_layers != self.num_vlm_layers
+        if shallower and self.num_vlm_layers % self.num_expert_layers == 0:
+            last.append(self.num_vlm_layers - 2)
+        frozen += [self.text_model.layers[i] for i in last if i >= 0]
+        for module in frozen:
+            for p in module.parameters():
                 p.requires_grad = False
 
     def train(self, mode: bool = True) -> SmolVLMWithExpertModel:

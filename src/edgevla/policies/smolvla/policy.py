@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from transformers import PreTrainedTokenizerBase, SmolVLMConfig
 
 from edgevla.features import ACTION_KEY, STATE_KEY, TASK_KEY
+from edgevla.policies.act.model import ACTION_PAD_KEY  # one spelling until edgevla.features has it
 from edgevla.policies.normalization import Normalizer
 from edgevla.policies.policy_normalizers import build_normalizers
 from edgevla.policies.processors import ProcessorPipeline
@@ -56,12 +57,15 @@ class SmolVLAPolicy(nn.Module):
         rename_map: Mapping[str, str] | None = None,
         pipelines: tuple[ProcessorPipeline, ProcessorPipeline] | None = None,
         task_tokens: TaskTokenSettings | None = None,
+        patch_positions: str = "exact",
     ) -> None:
         """Random weights from `config` and dataset `stats` (or ready normalizers). No I/O.
 
         `vlm_config` is the VLM's transformers config; it may be left out only for SmolVLM2-500M,
         whose numbers are built in (see `edgevla.policies.smolvla.vlm.load_vlm_config` for local
         folders). `tokenizer` may come later (`set_tokenizer`); it is needed to tokenize tasks.
+        `patch_positions` (also settable later, see the property) picks how image patches map
+        to position embeddings.
         """
         super().__init__()
         if vlm_config is None:
@@ -73,6 +77,7 @@ class SmolVLAPolicy(nn.Module):
             vlm_config = smolvlm2_500m_config()
         self.config = config
         self.model = VLAFlowMatching(config, vlm_config)
+        self.patch_positions = patch_positions
         self.preprocessor, self.postprocessor = build_normalizers(
             config, stats, preprocessor, postprocessor, where="SmolVLAPolicy stats"
         )
@@ -106,6 +111,21 @@ class SmolVLAPolicy(nn.Module):
         policy.to_empty(device="cpu")
         policy.model.vlm_with_expert.reset_rotary_buffers()
         return policy
+
+    @property
+    def patch_positions(self) -> str:
+        """How SigLIP patches map to position embeddings (expert.PATCH_POSITION_RULES).
+
+        "exact" (ids 0 ... n-1), as LeRobot >= 0.5 runs and as LeRobot 0.4 runs a bf16 VLM, is
+        the default. "transformers-4.57-float32" reproduces LeRobot 0.4 with a float32 VLM
+        (transformers 4.57 shifts boundary patches one cell); set it on a loaded policy for
+        that parity. It is not a config.json field: LeRobot refuses configs with unknown keys.
+        """
+        return self.model.vlm_with_expert.patch_position_rule
+
+    @patch_positions.setter
+    def patch_positions(self, rule: str) -> None:
+        self.model.vlm_with_expert.patch_position_rule = rule
 
     # --- tokenizer --------------------------------------------------------------------------
 
@@ -230,22 +250,32 @@ class SmolVLAPolicy(nn.Module):
     ) -> tuple[Tensor, dict[str, float]]:
         """Flow-matching loss on a normalized batch with `action` float[B, chunk_size, A].
 
-        The mean over every step and all max_action_dim dims, padded ones included, exactly as
-        LeRobot 0.4.4 computes it (its padding mask reads a key, "actions_id_pad", that no dataset
-        provides, so `action_is_pad` never reaches the loss there either). reduction="none"
-        gives per-sample losses float[B].
+        As LeRobot >= 0.5: over the A real action dims only (not the max_action_dim padding),
+        and where the batch has `action_is_pad` bool[B, chunk_size], over the in-episode steps
+        only (a mean over the valid (step, dim) entries). reduction="none" gives per-sample
+        losses float[B]. (LeRobot 0.4 averaged all max_action_dim dims and every step; the
+        unreduced `self.model(...)` output still gives that mean.)
         """
         if ACTION_KEY not in batch:
             raise KeyError(f"the batch lacks {ACTION_KEY!r}; it has {sorted(batch)}")
+        if reduction not in ("mean", "none"):
+            raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
         actions = pad_vector(batch[ACTION_KEY], self.config.max_action_dim)
         losses = self.model(*self.prepare_inputs(batch), actions, noise, time)
+        losses = losses[:, :, : self.config.action_feature.shape[0]]
         info = {"losses_after_forward": losses.detach().mean().item()}
+        is_pad = batch.get(ACTION_PAD_KEY)
+        if is_pad is None:
+            valid = torch.ones(losses.shape[:2], dtype=losses.dtype, device=losses.device)
+        else:
+            valid = (~is_pad.bool()).to(losses.dtype)
+        losses = losses * valid[:, :, None]
+        dims = losses.shape[-1]
         if reduction == "none":
-            per_sample = losses.mean(dim=(1, 2))
-            info["loss"] = per_sample.detach().mean().item()
-            return per_sample, info
-        loss = losses.mean()
-        info["loss"] = loss.item()
+            loss = losses.sum(dim=(1, 2)) / (valid.sum(dim=1) * dims).clamp_min(1)
+        else:
+            loss = losses.sum() / (valid.sum() * dims).clamp_min(1)
+        info["loss"] = loss.detach().mean().item()
         return loss, info
 
     def optim_param_groups(self) -> list[dict[str, Any]]:

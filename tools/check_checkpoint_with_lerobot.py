@@ -1,0 +1,324 @@
+"""Check that checkpoints LeRobot itself saves (ACT, SmolVLA; lerobot 0.6.1) predict, through
+edgevla's policy registry, the chunk LeRobot predicts - and that SmolVLA trains as it does.
+
+Not part of edgevla and never imported by it. Two interpreters: the project's (this script's
+`main`, edgevla) and a scratch one with lerobot (its `make` step), built outside the repository:
+
+    tools/make_lerobot061_env.sh /work/scratch/lerobot061
+    EDGEVLA_LEROBOT_PYTHON=/work/scratch/lerobot061/bin/python \
+        .venv/bin/python tools/check_checkpoint_with_lerobot.py [--out DIR]
+
+torchvision: LeRobot imports it, and no CPU build fits the project's torch;
+`tools/lerobot_standin.py` provides the few parts used (ResNet-18 in torchvision's layout,
+frozen batch norm, the layer getter) - see its docstring.
+
+What happens: edgevla writes a tiny SmolVLM folder (config + word tokenizer, no weights); LeRobot
+builds random-weight ACT and SmolVLA policies on small configs (SmolVLA twice: expert-only, and
+with the VLM training beside a shallower expert), saves each with `save_pretrained` (policy and
+both processors), and records its own chunk on a fixed observation (for SmolVLA with the noise
+edgevla's registry policy draws for seed 0), its training loss on a batch with `action_is_pad`,
+and which parameters it trains. edgevla then loads each checkpoint with
+`edgevla.sources.resolve_policy(path)` and compares: the chunk to float tolerance, the loss, the
+trainable parameter names. Exit status 0 only if all agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SEED = 0  # the registry's noise seed for SmolVLA
+SHAPE = (48, 64)  # camera images, H x W
+CAMERAS = ("top", "gripper")
+TASK = "Put the tea bag in the mug"
+CHUNK = 8
+SMOLVLA_VARIANTS = {
+    "smolvla": {},
+    "smolvla_vlm_trains": {
+        "num_vlm_layers": 4,
+        "num_expert_layers": 2,
+        "self_attn_every_n_layers": 4,
+        "train_expert_only": False,
+        "freeze_vision_encoder": False,
+    },
+}
+
+# --- LeRobot side (run by the LeRobot interpreter; imports no edgevla) ------------------------
+
+
+def _observation() -> dict[str, np.ndarray]:
+    """A fixed observation as a robot gives it: uint8 HxWx3 images, float32 state."""
+    yy, xx = np.meshgrid(np.arange(SHAPE[0]), np.arange(SHAPE[1]), indexing="ij")
+    obs = {}
+    for k, cam in enumerate(CAMERAS):
+        pixels = np.stack([(yy * 5 + xx * 3 + ch * 40 + k * 17) % 256 for ch in range(3)], -1)
+        obs[f"observation.images.{cam}"] = pixels.astype(np.uint8)
+    obs["observation.state"] = np.linspace(-0.5, 0.7, 6).astype(np.float32)
+    return obs
+
+
+def _stats(torch, visual: bool) -> dict:
+    """Dataset statistics with a wide action scale, so un-normalized chunks are not tiny."""
+    idx = torch.arange(6, dtype=torch.float32)
+    stats = {
+        "observation.state": {"mean": 0.1 * idx, "std": 0.5 + 0.1 * idx},
+        "action": {"mean": 3.0 * idx - 5.0, "std": 4.0 + 2.0 * idx},
+    }
+    if visual:
+        for cam in CAMERAS:
+            stats[f"observation.images.{cam}"] = {
+                "mean": torch.tensor([0.45, 0.5, 0.4]).reshape(3, 1, 1),
+                "std": torch.tensor([0.25, 0.2, 0.3]).reshape(3, 1, 1),
+            }
+    return stats
+
+
+def _features(feature_type, policy_feature) -> tuple[dict, dict]:
+    inputs = {
+        f"observation.images.{c}": policy_feature(feature_type.VISUAL, (3, *SHAPE)) for c in CAMERAS
+    }
+    inputs["observation.state"] = policy_feature(feature_type.STATE, (6,))
+    return inputs, {"action": policy_feature(feature_type.ACTION, (6,))}
+
+
+def _predict(policy, pre, post, noise=None) -> np.ndarray:
+    import torch
+    from lerobot.policies.utils import prepare_observation_for_inference
+
+    batch = prepare_observation_for_inference(_observation(), torch.device("cpu"), TASK)
+    kwargs = {} if noise is None else {"noise": noise}
+    with torch.no_grad():
+        chunk = post(policy.predict_action_chunk(pre(batch), **kwargs))
+    return chunk[0].numpy()
+
+
+def _make_act(out: Path) -> None:
+    import torch
+    from lerobot.configs import FeatureType, PolicyFeature
+    from lerobot.policies.act.configuration_act import ACTConfig
+    from lerobot.policies.act.modeling_act import ACTPolicy
+    from lerobot.policies.act.processor_act import make_act_pre_post_processors
+
+    inputs, outputs = _features(FeatureType, PolicyFeature)
+    config = ACTConfig(input_features=inputs, output_features=outputs, chunk_size=CHUNK,
+                       n_action_steps=CHUNK, dim_model=64, n_heads=4, dim_feedforward=128,
+                       n_encoder_layers=2, n_vae_encoder_layers=1, latent_dim=8,
+                       pretrained_backbone_weights=None, device="cpu")  # fmt: skip
+    torch.manual_seed(SEED)
+    policy = ACTPolicy(config)
+    with torch.no_grad():  # non-trivial frozen batch norms, so they are checked too
+        for i, (name, buf) in enumerate(sorted(policy.named_buffers())):
+            if ".bn" in name or ".downsample.1." in name:
+                wave = torch.sin(torch.arange(buf.numel(), dtype=torch.float32) * 0.7 + i)
+                buf.copy_(1.0 + 0.2 * wave if name.endswith(("weight", "var")) else 0.1 * wave)
+    policy.eval()
+    pre, post = make_act_pre_post_processors(config, _stats(torch, visual=True))
+    _save(out / "act", policy, pre, post, {"chunk": _predict(policy, pre, post)})
+
+
+def _noise(torch) -> object:
+    """What edgevla's registry policy draws for seed SEED (TorchChunkPolicy + sample_noise)."""
+    generator = torch.Generator().manual_seed(SEED)
+    return torch.normal(0.0, 1.0, (1, CHUNK, 32), generator=generator, dtype=torch.float32)
+
+
+def _make_smolvla(out: Path, name: str, vlm: Path, overrides: dict) -> None:
+    import torch
+    from lerobot.configs import FeatureType, PolicyFeature
+    from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig
+    from lerobot.policies.smolvla.modeling_smolvla import SmolVLAPolicy
+    from lerobot.policies.smolvla.processor_smolvla import make_smolvla_pre_post_processors
+
+    inputs, outputs = _features(FeatureType, PolicyFeature)
+    fields = {"chunk_size": CHUNK, "n_action_steps": CHUNK, "num_steps": 3, "num_vlm_layers": 2,
+              "resize_imgs_with_padding": (64, 64), "vlm_model_name": str(vlm),
+              "load_vlm_weights": False, "device": "cpu"}  # fmt: skip
+    config = SmolVLAConfig(
+        input_features=inputs, output_features=outputs, **{**fields, **overrides}
+    )
+    torch.manual_seed(SEED)
+    policy = SmolVLAPolicy(config)
+    pre, post = make_smolvla_pre_post_processors(config, _stats(torch, visual=False))
+    noise = _noise(torch)
+    reference = {"chunk": _predict(policy, pre, post, noise.clone()), "noise": noise.numpy()}
+    reference.update(_smolvla_loss(policy, pre))
+    trainable = sorted(n for n, p in policy.named_parameters() if p.requires_grad)
+    (out / f"{name}_trainable.json").write_text(json.dumps(trainable, indent=1))
+    _save(out / name, policy, pre, post, reference)
+
+
+def _training_batch(torch) -> tuple[dict, object, object]:
+    """Two samples, the second padded past its episode's end, with fixed noise and time."""
+    obs = _observation()
+    batch = {k: torch.from_numpy(v).float() for k, v in obs.items()}
+    batch = {
+        k: (v.div(255).permute(2, 0, 1) if "images" in k else v)[None].repeat(2, *[1] * v.ndim)
+        for k, v in batch.items()
+    }
+    batch["observation.images.top"][1] = batch["observation.images.top"][1].flip(-1)
+    steps = torch.sin(torch.arange(2 * CHUNK * 6, dtype=torch.float32) * 0.3).reshape(2, CHUNK, 6)
+    batch["action"] = 6.0 * steps
+    batch["action_is_pad"] = torch.zeros(2, CHUNK, dtype=torch.bool)
+    batch["action_is_pad"][1, CHUNK - 3 :] = True
+    batch["task"] = [TASK, "put the bag"]
+    noise = 0.8 * torch.sin(torch.arange(2 * CHUNK * 32, dtype=torch.float32) * 0.731)
+    return batch, noise.reshape(2, CHUNK, 32), torch.tensor([0.37, 0.81])
+
+
+def _smolvla_loss(policy, pre) -> dict[str, np.ndarray]:
+    import torch
+
+    batch, noise, time = _training_batch(torch)
+    processed = pre(dict(batch))
+    policy.train()
+    with torch.no_grad():
+        loss, _ = policy.forward(dict(processed), noise=noise.clone(), time=time)
+        per_sample, _ = policy.forward(dict(processed), noise=noise.clone(), time=time,
+                                       reduction="none")  # fmt: skip
+    policy.eval()
+    return {"loss": loss.numpy(), "per_sample_loss": per_sample.numpy()}
+
+
+def _save(directory: Path, policy, pre, post, reference: dict) -> None:
+    policy.save_pretrained(directory)
+    pre.save_pretrained(directory)
+    post.save_pretrained(directory)
+    np.savez(directory.parent / f"{directory.name}_lerobot.npz", **reference)
+
+
+def make(out: Path, vlm: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import lerobot_standin
+    import transformers.image_utils  # noqa: F401  (before install(): records torchvision absent)
+
+    lerobot_standin.install()
+    import lerobot
+
+    lerobot_standin.tokenizer_only_processor()
+
+    print(f"lerobot {lerobot.__version__}, transformers {transformers.__version__}")
+    _make_act(out)
+    for name, overrides in SMOLVLA_VARIANTS.items():
+        _make_smolvla(out, name, vlm, overrides)
+
+
+# --- edgevla side ------------------------------------------------------------------------------
+
+
+def _load(path: Path, seed: int):
+    """The checkpoint as every command loads it: through the policy registry."""
+    from edgevla.sources import resolve_policy
+
+    return resolve_policy(str(path), seed=seed)
+
+
+def _chunk_error(name: str, got: np.ndarray, want: np.ndarray, atol: float) -> tuple[bool, str]:
+    diff = float(np.abs(got - want).max())
+    scale = float(np.abs(want).max())
+    ok = got.shape == want.shape and diff <= atol * max(1.0, scale)
+    return (
+        ok,
+        f"{name}: chunk max abs diff {diff:.3g} on a scale of {scale:.3g} (rel {diff / scale:.2g})",
+    )
+
+
+def _compare_training(out: Path, name: str, reference, atol: float) -> list[tuple[bool, str]]:
+    import torch
+
+    from edgevla.policies.checkpoint import load_policy
+
+    policy = load_policy(out / name)
+    batch, noise, time = _training_batch(torch)
+    task = batch.pop("task")
+    normalized = dict(policy.preprocessor.normalize(batch), task=task)
+    policy.train()
+    with torch.no_grad():
+        loss, _ = policy(dict(normalized), noise=noise.clone(), time=time)
+        per_sample, _ = policy(dict(normalized), noise=noise.clone(), time=time, reduction="none")
+    got = np.concatenate([[loss.item()], per_sample.numpy()])
+    want = np.concatenate([[float(reference["loss"])], reference["per_sample_loss"]])
+    diff = float(np.abs(got - want).max())
+    results = [
+        (diff <= atol, f"{name}: loss {got[0]:.6f} vs LeRobot {want[0]:.6f} (max diff {diff:.2g})")
+    ]
+    trainable = sorted(n for n, p in policy.named_parameters() if p.requires_grad)
+    theirs = json.loads((out / f"{name}_trainable.json").read_text())
+    differ = sorted(set(trainable) ^ set(theirs))
+    results.append(
+        (not differ, f"{name}: {len(trainable)} trainable parameters, differing {differ[:6]}")
+    )
+    return results
+
+
+def compare(out: Path, atol: float) -> list[tuple[bool, str]]:
+    results = []
+    obs = _observation()
+    for name in ("act", *SMOLVLA_VARIANTS):
+        reference = np.load(out / f"{name}_lerobot.npz")
+        policy = _load(out / name, SEED)
+        chunk = policy.predict_chunk({**obs, "task": TASK}).actions
+        results.append(_chunk_error(name, chunk, reference["chunk"], atol))
+        if name != "act":
+            legacy = _legacy_chunk(policy, obs, reference["noise"])
+            results.append(_legacy_differs(name, legacy, reference["chunk"], atol))
+            results += _compare_training(out, name, reference, atol)
+    return results
+
+
+def _legacy_chunk(chunk_policy, obs: dict, noise: np.ndarray) -> np.ndarray:
+    """The chunk under LeRobot 0.4's float32 patch positions (must NOT match 0.6.1)."""
+    import torch
+
+    policy = chunk_policy.policy
+    policy.patch_positions = "transformers-4.57-float32"
+    batch = policy.preprocessor.normalize(chunk_policy.to_batch({**obs, "task": TASK}))
+    actions = policy.predict_action_chunk(batch, noise=torch.from_numpy(noise))
+    policy.patch_positions = "exact"
+    return policy.postprocessor.unnormalize_action(actions)[0].numpy()
+
+
+def _legacy_differs(name: str, legacy: np.ndarray, want: np.ndarray, atol: float):
+    diff = float(np.abs(legacy - want).max())
+    text = f"{name}: (the 0.4 float32 patch positions would be off by {diff:.3g})"
+    return diff > atol * max(1.0, float(np.abs(want).max())), text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", nargs="?", default="check", choices=["check", "make"])
+    parser.add_argument("--out", type=Path, help="working directory (default: a temporary one)")
+    parser.add_argument("--vlm", type=Path, help="(make) the tiny SmolVLM folder")
+    parser.add_argument("--lerobot-python", default=os.environ.get("EDGEVLA_LEROBOT_PYTHON"))
+    parser.add_argument("--atol", type=float, default=1e-5, help="relative to max(1, scale)")
+    args = parser.parse_args(argv)
+    if args.step == "make":
+        make(args.out, args.vlm)
+        return 0
+    if not args.lerobot_python:
+        parser.error("name a Python with lerobot: --lerobot-python or EDGEVLA_LEROBOT_PYTHON")
+    sys.path.insert(0, str(REPO / "src"))
+    from edgevla.policies.smolvla.testing import write_vlm_folder
+
+    out = args.out or Path(tempfile.mkdtemp(prefix="edgevla-lerobot-ckpt-"))
+    out.mkdir(parents=True, exist_ok=True)
+    vlm = write_vlm_folder(out / "vlm")
+    step = [args.lerobot_python, __file__, "make", "--out", str(out), "--vlm", str(vlm)]
+    subprocess.run(step, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    results = compare(out, args.atol)
+    for ok, text in results:
+        print(("  ok    " if ok else "  FAIL  ") + text)
+    failed = [text for ok, text in results if not ok]
+    print(f"FAIL: {len(failed)} checks" if failed else "OK: edgevla predicts LeRobot's chunks")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
