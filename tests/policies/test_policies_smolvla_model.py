@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 import transformers
 
+from edgevla.policies.chunk_policy import TorchChunkPolicy
 from edgevla.policies.smolvla import (
-    SmolVLAChunkPolicy,
     SmolVLAPolicy,
     SmolVLMWithExpertModel,
     build_word_tokenizer,
@@ -110,7 +110,7 @@ def test_loss_per_sample_and_padding_of_short_actions():
 
 
 def test_predict_chunk_returns_float32_chunk_and_is_reproducible_per_seed():
-    chunk_policy = SmolVLAChunkPolicy(_policy(), fps=30.0, seed=7)
+    chunk_policy = TorchChunkPolicy(_policy(), fps=30.0, seed=7)
     assert chunk_policy.spec.chunk_size == 8 and chunk_policy.spec.cameras == CAMERAS
     assert chunk_policy.spec.image_shape == (48, 64) and chunk_policy.spec.state_dim == 6
     chunk = chunk_policy.predict_chunk(_observation(), timestep=12)
@@ -123,7 +123,7 @@ def test_predict_chunk_returns_float32_chunk_and_is_reproducible_per_seed():
 
 
 def test_chunk_policy_rejects_bad_observations():
-    chunk_policy = SmolVLAChunkPolicy(_policy())
+    chunk_policy = TorchChunkPolicy(_policy())
     obs = _observation()
     with pytest.raises(KeyError, match="task"):
         chunk_policy.predict_chunk({k: v for k, v in obs.items() if k != "task"})
@@ -263,5 +263,5 @@ def test_empty_cameras_become_masked_placeholder_images():
     assert "observation.images.empty_camera_0" not in policy.config.camera_features
     images, masks = policy.prepare_images(policy.preprocessor.normalize(_batch()))
     assert len(images) == 4 and torch.all(images[3] == -1) and not masks[3].any()
-    chunk = SmolVLAChunkPolicy(policy).predict_chunk(_observation())
+    chunk = TorchChunkPolicy(policy).predict_chunk(_observation())
     assert chunk.actions.shape == (8, 6) and np.isfinite(chunk.actions).all()
