@@ -9,6 +9,8 @@ from __future__ import annotations
 STATE_KEY = "observation.state"
 ACTION_KEY = "action"
 TASK_KEY = "task"
+# Training batches: true where an action chunk runs past its episode's end (LeRobot's name).
+ACTION_PAD_KEY = "action_is_pad"
 IMAGE_KEY_PREFIX = "observation.images."
 # Privileged sim state (tea bag x, y, z, yaw; mug x, y; held) for the scripted expert only:
 # datasets never record it, learned policies never receive it.

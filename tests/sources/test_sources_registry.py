@@ -40,6 +40,9 @@ def test_parse_source_names_kinds_options_and_paths(tmp_path):
     run.mkdir(parents=True)
     assert parse_source(str(run)) == ("run", str(run), {})
     assert parse_source(f"a={run}") == ("a", str(run), {})
+    step = tmp_path / "demo" / "checkpoints" / "last" / "pretrained_model"
+    step.mkdir(parents=True)
+    assert parse_source(str(step))[0] == "demo"
     with pytest.raises(PolicySourceError, match="not key=value"):
         parse_source("zeros:chunk_size")
     with pytest.raises(PolicySourceError, match="has no kind"):

@@ -88,9 +88,11 @@ def resolve_named(
 
 
 def _path_name(path: str) -> str:
-    """A checkpoint's name: its directory, or the run's for `.../<run>/checkpoints/<step>/...`."""
-    resolved = Path(path).resolve()
-    return resolved.name if resolved.name != "pretrained_model" else resolved.parent.name
+    """A source directory's name: its own, or the run's for `<run>/checkpoints/<step>/...`."""
+    parts = Path(path).absolute().parts
+    if "checkpoints" in parts[1:]:
+        return parts[len(parts) - 1 - parts[::-1].index("checkpoints") - 1]
+    return parts[-1] if parts[-1] != "pretrained_model" else parts[-2]
 
 
 def _is_path(text: str) -> bool:

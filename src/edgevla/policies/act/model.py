@@ -15,7 +15,7 @@ from itertools import chain
 import torch
 from torch import Tensor, nn
 
-from edgevla.features import ACTION_KEY, ENV_STATE_KEY, STATE_KEY
+from edgevla.features import ACTION_KEY, ACTION_PAD_KEY, ENV_STATE_KEY, STATE_KEY
 from edgevla.policies.act.config import ACTConfig
 from edgevla.policies.act.transformer import (
     ACTDecoder,
@@ -26,7 +26,6 @@ from edgevla.policies.act.transformer import (
 from edgevla.policies.resnet import ResNetBackbone
 
 IMAGES_KEY = "observation.images"  # batch[IMAGES_KEY]: list of float[B, 3, H, W], config order
-ACTION_PAD_KEY = "action_is_pad"
 
 
 class ACTModel(nn.Module):

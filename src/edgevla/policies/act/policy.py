@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from edgevla.features import ACTION_KEY
+from edgevla.features import ACTION_KEY, ACTION_PAD_KEY
 from edgevla.policies.act.config import TYPE_NAME, ACTConfig
 from edgevla.policies.act.ensemble import TemporalEnsembler
-from edgevla.policies.act.model import ACTION_PAD_KEY, IMAGES_KEY, ACTModel
+from edgevla.policies.act.model import IMAGES_KEY, ACTModel
 from edgevla.policies.normalization import Normalizer
 from edgevla.policies.policy_normalizers import build_normalizers
 from edgevla.policies.processors import ProcessorPipeline

@@ -19,8 +19,7 @@ import torch
 from torch import Tensor, nn
 from transformers import PreTrainedTokenizerBase, SmolVLMConfig
 
-from edgevla.features import ACTION_KEY, STATE_KEY, TASK_KEY
-from edgevla.policies.act.model import ACTION_PAD_KEY  # one spelling until edgevla.features has it
+from edgevla.features import ACTION_KEY, ACTION_PAD_KEY, STATE_KEY, TASK_KEY
 from edgevla.policies.normalization import Normalizer
 from edgevla.policies.policy_normalizers import build_normalizers
 from edgevla.policies.processors import ProcessorPipeline

@@ -15,9 +15,7 @@ import torch
 from tqdm import tqdm
 
 from edgevla.dataset.reader import DatasetReader
-from edgevla.features import ACTION_KEY, STATE_KEY, TASK_KEY
-
-ACTION_PAD_KEY = "action_is_pad"
+from edgevla.features import ACTION_KEY, ACTION_PAD_KEY, STATE_KEY, TASK_KEY
 
 
 @dataclass
