@@ -1,4 +1,5 @@
-"""Prove the device side is lean: import edgevla.contracts, edgevla.features and every module of edgevla.runtime and edgevla.serve
+"""Prove the device side is lean: import edgevla.contracts, edgevla.features and every module of edgevla.sources,
+edgevla.runtime and edgevla.serve
 with torch, transformers, edgevla.policies and edgevla.export made unimportable.
 
 Run by test.sh (and so by CI) before the test suite; exits 1 naming each offending module.
@@ -13,7 +14,13 @@ import sys
 
 BANNED_TOP = ("torch", "transformers", "torchvision", "dill", "cloudpickle")
 BANNED_PREFIX = ("edgevla.policies", "edgevla.export", "edgevla.evaluate")
-DEVICE_PACKAGES = ("edgevla.contracts", "edgevla.features", "edgevla.runtime", "edgevla.serve")
+DEVICE_PACKAGES = (
+    "edgevla.contracts",
+    "edgevla.features",
+    "edgevla.sources",
+    "edgevla.runtime",
+    "edgevla.serve",
+)
 
 
 class Blocker(importlib.abc.MetaPathFinder):
