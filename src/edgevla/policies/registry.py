@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +31,20 @@ class PolicyType:
     config_from_json(data, where) -> config   (config has `.to_json()`; warns on unknown keys)
     from_pipelines(config, preprocessor, postprocessor, directory) -> policy module
     pipelines(policy) -> (preprocessor, postprocessor) to write beside the weights
+    for_training(inputs, outputs, stats, overrides) -> a fresh policy for `edgevla train`
     reads_task, stochastic: what the ChunkPolicy adapter must hand the policy besides tensors
+    fine_tune_fields: config fields a fine-tune sets over the checkpoint's (its weights all
+      come from the checkpoint, so e.g. nothing else is loaded)
     """
 
     name: str
     config_from_json: Callable[[Mapping[str, Any], str], Any]
     from_pipelines: Callable[[Any, ProcessorPipeline, ProcessorPipeline, Path], nn.Module]
     pipelines: Callable[[nn.Module], tuple[ProcessorPipeline, ProcessorPipeline]]
+    for_training: Callable[..., nn.Module] | None = None
     reads_task: bool = False  # the policy reads the `task` instruction (a VLA)
     stochastic: bool = False  # predict_action_chunk(batch, generator=...) draws noise
+    fine_tune_fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, PolicyType] = {}

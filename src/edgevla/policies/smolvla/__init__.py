@@ -26,8 +26,10 @@ POLICY_TYPE = PolicyType(
     config_from_json=SmolVLAConfig.from_json,
     from_pipelines=from_pipelines,
     pipelines=pipelines,
+    for_training=build_for_training,
     reads_task=True,
     stochastic=True,
+    fine_tune_fields={"load_vlm_weights": False},
 )
 
 __all__ = [

@@ -13,6 +13,7 @@ from torch import nn
 from edgevla.dataset import stats as dataset_stats
 from edgevla.dataset.reader import DatasetReader
 from edgevla.features import ACTION_KEY, STATE_KEY
+from edgevla.policies.registry import get_policy_type
 from edgevla.policies.types import FeatureType, PolicyFeature
 
 
@@ -40,21 +41,14 @@ def build_policy(
     camera_keys: Sequence[str],
     overrides: dict[str, Any],
 ) -> nn.Module:
+    try:
+        kind = get_policy_type(policy_type)
+    except KeyError as e:
+        raise ValueError(str(e.args[0])) from None
+    if kind.for_training is None:
+        raise ValueError(f"policy type {policy_type!r} cannot be trained here (loading only)")
     inputs, outputs = dataset_features(reader, camera_keys)
-    stats = split_stats(reader, train_episodes)
-    if policy_type == "act":
-        from edgevla.policies.act.config import ACTConfig
-        from edgevla.policies.act.policy import ACTPolicy
-
-        # No hub here: the backbone starts from random weights, not ImageNet's.
-        fields = {"pretrained_backbone_weights": None, **overrides}
-        config = ACTConfig(input_features=inputs, output_features=outputs, **fields)
-        return ACTPolicy(config, stats=stats)
-    if policy_type == "smolvla":
-        from edgevla.policies.smolvla import build_for_training
-
-        return build_for_training(inputs, outputs, stats, overrides)
-    raise ValueError(f"unknown policy type {policy_type!r}; known: act, smolvla")
+    return kind.for_training(inputs, outputs, split_stats(reader, train_episodes), overrides)
 
 
 def checkpoint_fields(config: Any) -> dict[str, Any]:
@@ -65,9 +59,7 @@ def checkpoint_fields(config: Any) -> dict[str, Any]:
         for f in dataclasses.fields(config)
         if f.init and f.name not in ("input_features", "output_features")
     }
-    if config.type == "smolvla":  # every weight comes from the checkpoint: skip the VLM's
-        fields["load_vlm_weights"] = False
-    return fields
+    return {**fields, **get_policy_type(config.type).fine_tune_fields}
 
 
 def check_init_features(policy: nn.Module, config: Any, config_path: str | Path) -> None:
