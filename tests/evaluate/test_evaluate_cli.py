@@ -89,6 +89,12 @@ def test_run_with_warm_start_has_no_first_wait(tmp_path):
         (["--trigger", "sync", "--chunk-size-threshold", "0.6"], "drop --trigger"),
         (["--policy", "nope"], "--policy 'nope': not a known kind"),
         (["--episodes", "0"], "--episodes must be >= 1"),
+        (
+            ["--set", "validation", "--clusters", "1", "--holdout", "none"],
+            "validation set is empty",
+        ),
+        (["--env", "lerobot:so101_follower"], "LeRobot robot adapter is not implemented yet"),
+        (["--holdout", "3"], "--holdout goes with --clusters"),
     ],
 )
 def test_run_rejects_bad_flags_in_one_line(argv, message, capsys):

@@ -5,14 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgevla.contracts import PolicySpec
 from edgevla.dataset.splits import evaluation_sets
-from edgevla.evaluate.episodes import resolve_policy, run_episodes, sim_env_factory
+from edgevla.evaluate.episodes import resolve_policy, run_episodes
 from edgevla.evaluate.modes import parse_mode, slug
 from edgevla.evaluate.summary import summarize
 from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.subscribers import QueueSizeRecorder
-from edgevla.sim.config import WorkcellConfig
 from edgevla.sim.scripted_policy import ScriptedChunkPolicy
 
 TRAINING = tuple(c for c in range(1, 12) if c != 6)
@@ -60,18 +58,6 @@ def test_episodes_repeat_exactly_and_subsets_keep_their_seeds(starts, policy):
     assert both[1].latencies_s == second[0].latencies_s
     np.testing.assert_array_equal(both[1].commanded, second[0].commanded)
     assert both[0].latencies_s != both[1].latencies_s  # per-episode seeds differ
-
-
-def test_sim_env_factory_renders_only_what_the_policy_needs():
-    factory = sim_env_factory(WorkcellConfig())
-    blind = factory(PolicySpec(chunk_size=10, cameras=()))
-    assert blind.config.render is False
-    seeing = factory(PolicySpec(chunk_size=10, cameras=("top",), image_shape=(96, 128)))
-    scene = seeing.config.scene
-    assert seeing.config.render and scene.cameras == ("top",)
-    assert (scene.height, scene.width) == (96, 128)
-    with pytest.raises(ValueError, match="policy runs at 15 fps, the workcell at 30"):
-        factory(PolicySpec(chunk_size=10, fps=15.0, cameras=()))
 
 
 def test_resolve_policy_and_bad_inputs(policy, starts):

@@ -7,8 +7,8 @@ import pytest
 
 from edgevla.evaluate.async_bench import ModeRun, acceptance
 from edgevla.evaluate.modes import parse_mode
-from edgevla.evaluate.report import markdown_table
-from edgevla.evaluate.summary import paired_completion, summarize
+from edgevla.evaluate.report import markdown_table, summary_headers, summary_rows
+from edgevla.evaluate.summary import paired_completion, summarize, wilson_interval
 from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.records import EpisodeResult
 
@@ -109,3 +109,44 @@ def test_markdown_table_formats_cells_and_checks_widths():
 def test_episode_result_trajectory_is_not_in_the_summary():
     r = result()
     assert "commanded" not in r.summary() and isinstance(r.commanded, np.ndarray)
+
+
+@pytest.mark.parametrize(
+    ("successes", "episodes", "interval"),
+    [  # Newcombe (1998), Statistics in Medicine 17:857, table I, method 3 (Wilson score)
+        (81, 263, (0.2553, 0.3662)),
+        (15, 148, (0.0624, 0.1605)),
+        (0, 20, (0.0, 0.1611)),
+        (1, 29, (0.0061, 0.1718)),
+        (10, 10, (0.7225, 1.0)),
+    ],
+)
+def test_wilson_interval_matches_published_values(successes, episodes, interval):
+    assert wilson_interval(successes, episodes) == pytest.approx(interval, abs=5e-5)
+
+
+def test_wilson_interval_rejects_impossible_counts_and_shows_in_summaries():
+    with pytest.raises(ValueError, match="0 <= successes <= episodes >= 1, got 3/2"):
+        wilson_interval(3, 2)
+    with pytest.raises(ValueError, match="got 0/0"):
+        wilson_interval(0, 0)
+    lo, hi = wilson_interval(17, 20)
+    assert lo < 0.85 < hi and hi - lo > 0.3  # twenty episodes: ±15 points, as DESIGN §6 says
+
+
+def test_summary_rows_give_each_set_and_global_success_with_its_interval():
+    test = summarize([result(), result(success=False, ticks=900)])
+    validation = summarize([result()])
+    everything = summarize([result(), result(success=False, ticks=900), result()])
+    headers = summary_headers(["test", "validation"])
+    rows = summary_rows({"sync": {"test": test, "validation": validation, "all": everything}})
+    assert headers[:4] == [
+        "mode",
+        "test success",
+        "validation (held-out) success",
+        "global success",
+    ]
+    assert rows[0][1:4] == ["1/2 = 0.50 [0.09, 0.91]", "1/1 = 1.00 [0.21, 1.00]",
+                            "2/3 = 0.67 [0.21, 0.94]"]  # fmt: skip
+    assert "| `sync` | 1/2 = 0.50 [0.09, 0.91] |" in markdown_table(headers, rows)
+    assert everything.to_dict()["success_ci95"] == list(wilson_interval(2, 3))

@@ -4,6 +4,9 @@ test and validation sets in the sim, with a board's latency emulated in virtual 
     edgevla bench async --latency imx95-act-optimized --fps 30 --actions-per-chunk 100
     edgevla bench async --latency 1.0 --actions-per-chunk 50 --out bench/1s-50
     edgevla bench async --latency 0.32 --modes sync latency_aware+crossfade --sets test
+    edgevla bench async --policy demo/act-teabag --clusters 1-11 --holdout 6 --latency 0.32 \
+        --actions-per-chunk 30 --episodes-per-cluster 10 --workers 2
+    edgevla bench async --policy demo/act-teabag --clusters 1-11 --holdout 6 --latency measured
 
 Writes config.json, results.json, results.md, queue_<mode>.png and trajectories.png to --out.
 """
@@ -14,6 +17,7 @@ import argparse
 from pathlib import Path
 
 from edgevla.cli import CliError
+from edgevla.cli.split_args import add_split_arguments, positive_int, split_from_args
 from edgevla.sources import POLICY_HELP
 
 
@@ -23,9 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--latency",
         required=True,
-        metavar="PROFILE|SECONDS|FILE",
-        help="board profile (imx95-act-optimized, ...), seconds, lognormal:MEDIAN:SPREAD, or "
-        "a JSON file of measured latencies",
+        metavar="PROFILE|SECONDS|FILE|measured",
+        help="board profile (imx95-act-optimized, ...), seconds, lognormal:MEDIAN:SPREAD, a "
+        "JSON file of measured latencies, or 'measured': time the policy on this machine "
+        "first and replay those samples (saved as measured_latency.json)",
     )
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--actions-per-chunk", type=int, default=100)
@@ -48,8 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="every mode computes its first chunk before the episode clock starts",
     )
-    p.add_argument("--holdout", type=int, default=6, help="held-out (validation) cluster")
+    add_split_arguments(p)
+    p.add_argument("--split-seed", type=int, default=0, help="seeds the evaluation sets")
     p.add_argument("--seed", type=int, default=0, help="seeds the latency draws")
+    p.add_argument(
+        "--workers", type=positive_int, default=1, help="processes running episodes side by side"
+    )
     p.add_argument("--out", type=Path, default=None, help="output directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -67,6 +76,9 @@ def _run_async(args: argparse.Namespace) -> int:
     from edgevla.sources import PolicySourceError
 
     sets = tuple(s.strip() for s in args.sets.split(",") if s.strip())
+    # The split: flags, --dataset, else `edgevla record`'s default (as for `run`; the policy's
+    # training dataset is not consulted: bench compares run modes, not checkpoints).
+    training, holdout = split_from_args(args, default=True)
     try:
         config = AsyncBenchConfig(
             latency=args.latency,
@@ -75,7 +87,10 @@ def _run_async(args: argparse.Namespace) -> int:
             modes=tuple(args.modes) if args.modes else DEFAULT_MODES,
             sets=sets,
             policy=args.policy,
-            holdout=args.holdout,
+            clusters=training,
+            holdout=holdout,
+            split_seed=args.split_seed,
+            episodes_per_cluster=args.episodes_per_cluster,
             seed=args.seed,
             margin_s=args.margin,
             max_seconds=args.max_seconds,
@@ -86,7 +101,7 @@ def _run_async(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     out = args.out or Path("bench") / f"async-{_safe(args.latency)}-{args.actions_per_chunk}"
     try:
-        data = run_async_bench(config, out, progress=not args.no_progress)
+        data = run_async_bench(config, out, progress=not args.no_progress, workers=args.workers)
     except PolicySourceError as e:
         raise CliError(str(e)) from None
     print((out / "results.md").read_text().split("## Feasibility")[0].rstrip())

@@ -7,31 +7,25 @@ import json
 from pathlib import Path
 
 from edgevla.cli import CliError, resolve_policy_or_exit
+from edgevla.cli.split_args import (
+    add_split_arguments,
+    dataset_of_policy,
+    positive_int,
+    split_from_args,
+)
 from edgevla.sources import POLICY_HELP
 
 
 def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", type=Path, help="take training/held-out clusters from its metadata")
-    p.add_argument("--clusters", help="training clusters, e.g. 1-5,7-11 (instead of --dataset)")
-    p.add_argument("--holdout", help="held-out cluster (with --clusters), or 'none'")
+    add_split_arguments(p)
     p.add_argument("--sets", default="test,validation")
     p.add_argument("--seed", type=int, default=0, help="seed of the random test positions")
     p.add_argument("--max-seconds", type=float, default=25.0)
     p.add_argument("--actions-per-chunk", type=int, help="default: the policy's n_action_steps")
     p.add_argument(
-        "--workers", type=_positive_int, default=1, help="processes running episodes side by side"
+        "--workers", type=positive_int, default=1, help="processes running episodes side by side"
     )
     p.add_argument("--no-progress", action="store_true")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,8 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def protocol_config(args: argparse.Namespace, fallback_dataset: str | None = None):
-    from edgevla.cli.record import parse_clusters
-    from edgevla.evaluate.protocol import ProtocolConfig, protocol_from_dataset
+    from edgevla.evaluate.protocol import ProtocolConfig
 
     sets = tuple(s.strip() for s in args.sets.split(",") if s.strip())
     bad = [s for s in sets if s not in ("test", "validation")]
@@ -53,22 +46,12 @@ def protocol_config(args: argparse.Namespace, fallback_dataset: str | None = Non
         "sets": sets,
         "max_seconds": args.max_seconds,
         "actions_per_chunk": args.actions_per_chunk,
+        "episodes_per_cluster": args.episodes_per_cluster,
     }
+    training, holdout = split_from_args(args, fallback_dataset)
     try:
-        if args.clusters:
-            holdout = None if args.holdout in (None, "none") else int(args.holdout)
-            clusters = tuple(c for c in parse_clusters(args.clusters) if c != holdout)
-            return ProtocolConfig(clusters, holdout, **common)
-        dataset = args.dataset or fallback_dataset
-        if dataset is None:
-            raise CliError("say which clusters to test: --dataset DIR, or --clusters and --holdout")
-        if args.dataset is None and not Path(dataset).is_dir():
-            raise CliError(
-                f"the policy was trained on {dataset}, which is not on this machine: give "
-                "--clusters and --holdout (e.g. --clusters 1-11 --holdout 6), or --dataset DIR"
-            )
-        return protocol_from_dataset(str(dataset), **common)
-    except (ValueError, FileNotFoundError) as e:
+        return ProtocolConfig(training, holdout, **common)
+    except ValueError as e:
         raise CliError(str(e)) from None
 
 
@@ -85,17 +68,21 @@ def progress_printer(enabled: bool):
 def result_table(rows: list[dict]) -> str:
     from edgevla.evaluate.report import markdown_table
 
-    def pct(v):
-        return "-" if v is None else f"{v:.2f}"
+    def pct(r: dict, name: str) -> str:
+        """`0.85 [0.64, 0.95]`: the accuracy and its Wilson 95 % interval."""
+        value, ci = r[f"{name}_accuracy"], r.get(f"{name}_ci95")
+        if value is None:
+            return "-"
+        return f"{value:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
 
     headers = ["policy", "latency p50 (s)", "test", "validation", "global"]
     body = [
         [
             r["policy"],
             "-" if r["latency_p50_s"] is None else f"{r['latency_p50_s']:.3f}",
-            f"{pct(r['test_accuracy'])} ({r['test_episodes']})",
-            f"{pct(r['validation_accuracy'])} ({r['validation_episodes']})",
-            pct(r["global_accuracy"]),
+            f"{pct(r, 'test')} ({r['test_episodes']})",
+            f"{pct(r, 'validation')} ({r['validation_episodes']})",
+            pct(r, "global"),
         ]
         for r in rows
     ]
@@ -107,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from edgevla.evaluate.protocol import run_protocol
 
     policy = resolve_policy_or_exit(args.policy)
-    fallback = _dataset_of_run(args.policy)
+    fallback = dataset_of_policy(args.policy)
     protocol = protocol_config(args, fallback)
     result = run_protocol(
         policy,
@@ -130,14 +117,3 @@ def run(args: argparse.Namespace) -> int:
         }
         (args.out / "eval.json").write_text(json.dumps(data, indent=2))
     return 0
-
-
-def _dataset_of_run(policy: str) -> str | None:
-    """The dataset a checkpoint was trained on (its train_config.json), for the split."""
-    from edgevla.policies.checkpoint import resolve_pretrained_dir
-
-    try:
-        cfg = resolve_pretrained_dir(policy) / "train_config.json"
-        return json.loads(cfg.read_text()).get("dataset") if cfg.is_file() else None
-    except Exception:  # a scripted policy or a LeRobot checkpoint without our config
-        return None

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgevla.cli import CliError, resolve_policy_or_exit
+from edgevla.cli.split_args import add_split_arguments, split_from_args
 from edgevla.sources import POLICY_HELP
 
 if TYPE_CHECKING:
@@ -47,11 +48,12 @@ class RunCommandConfig:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from edgevla.features import DEFAULT_TASK
+    from edgevla.robots import ENV_HELP
     from edgevla.runtime.aggregators import AGGREGATORS
     from edgevla.runtime.triggers import TRIGGERS
 
     parser.add_argument("--server", metavar="HOST:PORT", help="policy server (else in-process)")
-    parser.add_argument("--env", default="sim", choices=["sim"], help="environment")
+    parser.add_argument("--env", default="sim", help=ENV_HELP)
     parser.add_argument("--task", default=DEFAULT_TASK, help="task instruction")
     parser.add_argument("--fps", type=float, default=30.0, help="control rate")
     parser.add_argument("--actions-per-chunk", type=int, default=None, help="use N per chunk")
@@ -93,6 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--episodes", type=int, default=1)
     parser.add_argument("--set", dest="eval_set", default="test", choices=["test", "validation"])
+    add_split_arguments(parser)
     parser.add_argument("--max-seconds", type=float, default=30.0, help="episode time limit")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot-queue", type=Path, help="save the queue-size plot (PNG)")
@@ -200,16 +203,20 @@ def _runtime(args: argparse.Namespace, initial_latency_s: float | None):
 
 
 def _run(args: argparse.Namespace, policy) -> int:
-    from edgevla.dataset.splits import evaluation_sets
-    from edgevla.evaluate.episodes import run_episodes, sim_env_factory
+    from edgevla.evaluate.episodes import run_episodes
+    from edgevla.evaluate.protocol import evaluation_starts
     from edgevla.evaluate.summary import summarize
+    from edgevla.robots import make_env
     from edgevla.runtime.subscribers import QueueSizeRecorder, plot_queue_size
-    from edgevla.sim.config import WorkcellConfig
 
-    starts = evaluation_sets(tuple(c for c in range(1, 12) if c != 6), 6)[args.eval_set]
+    # Not the checkpoint's training split: `run` starts where it is told, else the default.
+    training, holdout = split_from_args(args, default=True)
+    starts = evaluation_starts(training, holdout, 0, args.episodes_per_cluster)[args.eval_set]
+    if not starts:
+        raise CliError(f"the {args.eval_set} set is empty (no held-out cluster?)")
     chosen = [starts[i % len(starts)] for i in range(args.episodes)]
     try:
-        env = sim_env_factory(WorkcellConfig(fps=args.fps))(policy.spec)
+        env = make_env(args.env, policy.spec, fps=args.fps)
         prior = None if (args.latency and not args.wall_clock) else _measure(policy, env, chosen)
         runtime = _runtime(args, prior)
     except ValueError as e:
@@ -263,7 +270,7 @@ def _scheduling(args: argparse.Namespace, runtime):
 def _measure(policy, env, starts) -> float:
     """Seconds of one warm-up inference on the first start's observation: the latency-aware
     trigger's prior on the wall clock (it then learns from every chunk)."""
-    obs = env.reset(tea_bag=starts[0].pose)
+    obs = env.reset(start=starts[0])
     policy.reset()
     began = time.perf_counter()
     policy.predict_chunk(obs, 0)

@@ -3,10 +3,10 @@
 
 from edgevla.evaluate.async_bench import AsyncBenchConfig, ModeRun, acceptance, run_modes
 from edgevla.evaluate.async_report import run_async_bench
-from edgevla.evaluate.episodes import resolve_policy, run_episodes, sim_env_factory
+from edgevla.evaluate.episodes import resolve_policy, run_episodes
 from edgevla.evaluate.modes import DEFAULT_MODES, parse_mode
 from edgevla.evaluate.report import markdown_table, write_json
-from edgevla.evaluate.summary import Summary, paired_completion, summarize
+from edgevla.evaluate.summary import Summary, paired_completion, summarize, wilson_interval
 
 __all__ = [
     "DEFAULT_MODES",
@@ -21,7 +21,7 @@ __all__ = [
     "run_async_bench",
     "run_episodes",
     "run_modes",
-    "sim_env_factory",
     "summarize",
+    "wilson_interval",
     "write_json",
 ]

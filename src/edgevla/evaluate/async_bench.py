@@ -1,5 +1,7 @@
-"""`edgevla bench async`: sync against async modes on the NXP evaluation sets, in the sim, with
-a board's latency emulated exactly in virtual time (DESIGN §4, §6).
+"""`edgevla bench async`: sync against async modes on the NXP evaluation sets (or the larger
+seeded set, `episodes_per_cluster`), in the sim, with a latency emulated exactly in virtual time
+(DESIGN §4, §6): a board's, a given one, or this machine's own (`latency="measured"`: the
+policy's predict_chunk timed here first, then replayed as the latency distribution).
 
 Every mode runs the same episodes (same starts, same per-episode latency draws), so rows differ
 only by how the runtime schedules, aligns and blends chunks.
@@ -7,19 +9,22 @@ only by how the runtime schedules, aligns and blends chunks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from edgevla.contracts import ChunkPolicy
-from edgevla.evaluate.episodes import run_episodes, sim_env_factory
+from edgevla.contracts import ChunkPolicy, Environment
 from edgevla.evaluate.modes import DEFAULT_MODES, parse_mode
+from edgevla.evaluate.parallel import EpisodeRunner, ShardResult, shards_of
+from edgevla.evaluate.protocol import default_split, evaluation_starts
 from edgevla.evaluate.summary import Summary, paired_completion, summarize
 from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.records import EpisodeResult
 from edgevla.runtime.subscribers import QueueSizeRecorder
-from edgevla.sim.clusters import DEFAULT_NUM_CLUSTERS, StartPosition
+from edgevla.sim.clusters import StartPosition
 
 SETS = ("test", "validation")
+MEASURED = "measured"  # latency: this machine's, timed before the episodes (measure_latency)
 
 
 @dataclass(frozen=True)
@@ -31,10 +36,11 @@ class AsyncBenchConfig:
     actions_per_chunk: int = 100
     modes: tuple[str, ...] = DEFAULT_MODES
     sets: tuple[str, ...] = SETS
-    policy: str = "scripted"  # a `edgevla serve --policy` spec
-    clusters: tuple[int, ...] = tuple(range(1, DEFAULT_NUM_CLUSTERS + 1))
-    holdout: int | None = 6
+    policy: str = "scripted"  # a policy source (edgevla.sources)
+    clusters: tuple[int, ...] = field(default_factory=lambda: default_split()[0])  # training
+    holdout: int | None = field(default_factory=lambda: default_split()[1])
     split_seed: int = 0  # seeds the evaluation sets
+    episodes_per_cluster: int | None = None  # None: the NXP sets; K: the larger seeded set
     seed: int = 0  # seeds the latency draws (episode i uses seed + i)
     margin_s: float = 0.1
     max_seconds: float = 30.0
@@ -49,10 +55,14 @@ class AsyncBenchConfig:
             raise ValueError("no run modes given")
         if self.episodes_per_set is not None and self.episodes_per_set < 1:
             raise ValueError(f"episodes_per_set must be >= 1, got {self.episodes_per_set}")
-        for mode in self.modes:
-            parse_mode(mode, self.base_runtime())  # fail before any episode runs
+        measured = self.latency == MEASURED  # modes checked against any latency until measured
+        base = dataclasses.replace(self, latency="0") if measured else self
+        for mode in self.modes:  # fail before any episode runs
+            parse_mode(mode, base.base_runtime())
 
     def base_runtime(self) -> RuntimeConfig:
+        if self.latency == MEASURED:
+            raise ValueError("latency 'measured' is measured first: see measure_latency")
         return RuntimeConfig(
             latency=self.latency,
             seed=self.seed,
@@ -63,10 +73,8 @@ class AsyncBenchConfig:
 
     def starts(self) -> dict[str, list[StartPosition]]:
         """set name -> its start positions (the report's protocol, DESIGN §6)."""
-        from edgevla.dataset.splits import evaluation_sets
-
         training = tuple(c for c in self.clusters if c != self.holdout)
-        sets = evaluation_sets(training, self.holdout, seed=self.split_seed)
+        sets = evaluation_starts(training, self.holdout, self.split_seed, self.episodes_per_cluster)
         chosen = {name: sets[name][: self.episodes_per_set] for name in self.sets}
         empty = [name for name, starts in chosen.items() if not starts]
         if empty:
@@ -94,43 +102,60 @@ def run_modes(
     config: AsyncBenchConfig,
     policy: ChunkPolicy,
     *,
+    workers: int = 1,
     on_episode: Callable[[str, int, EpisodeResult], None] | None = None,
 ) -> list[ModeRun]:
-    """Run every mode on every chosen set; episode indices (latency seeds) run across sets."""
+    """Run every mode on every chosen set; episode indices (latency seeds) run across sets.
+    workers > 1: episodes in that many processes, each loading `config.policy`."""
     starts = config.starts()
-    env = sim_env_factory(_workcell(config.fps))(policy.spec)
-    runs = []
-    for mode in config.modes:
-        run = ModeRun(mode, parse_mode(mode, config.base_runtime()))
+    runs = [ModeRun(mode, parse_mode(mode, config.base_runtime())) for mode in config.modes]
+    tags: list[tuple[ModeRun, str]] = []
+    shards = []
+    for run in runs:
         first = 0
         for set_name, set_starts in starts.items():
-
-            def subscribers(index: int, _start, run=run) -> list:
-                return [run.queue] if index == 0 else []
-
-            def progress(index: int, result: EpisodeResult, mode=mode) -> None:
-                if on_episode is not None:
-                    on_episode(mode, index, result)
-
-            run.results[set_name] = run_episodes(
-                policy,
-                set_starts,
-                runtime=run.runtime,
-                env=env,
-                max_seconds=config.max_seconds,
-                subscribers=subscribers,
-                on_episode=progress,
-                first_episode=first,
+            shards += shards_of(
+                run.runtime, set_starts, config.max_seconds, first=first, record_queue=True
             )
+            tags += [(run, set_name)] * len(set_starts)
             first += len(set_starts)
-        runs.append(run)
+
+    def finished(i: int, shard: ShardResult) -> None:
+        run, set_name = tags[i]
+        run.results.setdefault(set_name, []).extend(shard.results)
+        if shard.queue is not None:
+            run.queue = shard.queue
+        for offset, result in enumerate(shard.results):
+            if on_episode is not None:
+                on_episode(run.mode, shards[i].first_episode + offset, result)
+
+    source = config.policy if workers > 1 else None
+    options = {"fps": config.fps}
+    with EpisodeRunner(source, workers, policy=policy, env_options=options, fps=config.fps) as r:
+        r.run(shards, finished)
     return runs
 
 
-def _workcell(fps: float):
-    from edgevla.sim.config import WorkcellConfig
+def measure_latency(
+    policy: ChunkPolicy, env: Environment, starts: Sequence[StartPosition], samples: int = 40
+) -> list[float]:
+    """Wall seconds of `samples` predict_chunk calls on this machine, on reset observations of
+    the first starts (cycled), after 3 warm-up calls: the policy's own latency distribution
+    here, which the bench then replays in virtual time (exact and repeatable)."""
+    import time
 
-    return WorkcellConfig(fps=fps, render=False)
+    if samples < 1 or not starts:
+        raise ValueError(f"need samples >= 1 and a start, got {samples} and {len(starts)} starts")
+    observations = [env.reset(start=s) for s in starts[:10]]
+    policy.reset()
+    for obs in observations[:3]:
+        policy.predict_chunk(obs, 0)
+    timed = []
+    for i in range(samples):
+        began = time.perf_counter()
+        policy.predict_chunk(observations[i % len(observations)], 0)
+        timed.append(time.perf_counter() - began)
+    return timed
 
 
 def acceptance(runs: list[ModeRun], feasible: Mapping[str, bool]) -> list[dict]:

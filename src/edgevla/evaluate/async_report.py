@@ -3,21 +3,25 @@ results.md, the queue sawtooth of every mode and the commanded trajectories."""
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
 from edgevla.evaluate.async_bench import (
+    MEASURED,
     AsyncBenchConfig,
     ModeRun,
     acceptance,
     feasibility,
+    measure_latency,
     run_modes,
 )
 from edgevla.evaluate.modes import slug
 from edgevla.evaluate.report import (
-    SUMMARY_HEADERS,
     acceptance_lines,
     markdown_table,
+    summary_headers,
     summary_rows,
     write_json,
 )
@@ -25,21 +29,24 @@ from edgevla.runtime.records import EpisodeResult
 
 
 def run_async_bench(
-    config: AsyncBenchConfig, out_dir: str | Path, *, progress: bool = True
+    config: AsyncBenchConfig, out_dir: str | Path, *, progress: bool = True, workers: int = 1
 ) -> dict[str, Any]:
     """Run the benchmark and write config.json, results.json, results.md, one queue plot per
-    mode and trajectories.png into `out_dir`; returns what results.json holds."""
+    mode and trajectories.png into `out_dir` (and measured_latency.json for latency
+    "measured"); returns what results.json holds. workers: processes running episodes."""
     from edgevla.configio import config_to_dict, save_config
     from edgevla.sources import resolve_policy
 
     out = Path(out_dir)
-    save_config(config, out / "config.json")
     policy = resolve_policy(config.policy, fps=config.fps)
     if abs(policy.spec.fps - config.fps) > 1e-6:
         raise ValueError(
             f"policy {config.policy!r} plans at {policy.spec.fps:g} fps, the bench runs at "
             f"{config.fps:g} (give the policy fps=..., e.g. scripted:fps={config.fps:g})"
         )
+    if config.latency == MEASURED:
+        config = _measure(config, policy, out / "measured_latency.json")
+    save_config(config, out / "config.json")
     total = len(config.modes) * sum(len(s) for s in config.starts().values())
     with _progress_bar(total, progress) as bar:
 
@@ -47,7 +54,7 @@ def run_async_bench(
             bar.set_postfix_str(f"{mode} ep {index}: {'ok' if result.success else 'fail'}")
             bar.update(1)
 
-        runs = run_modes(config, policy, on_episode=tick)
+        runs = run_modes(config, policy, workers=workers, on_episode=tick)
     plans = feasibility(config, runs, policy.spec.chunk_size)
     feasible = {}
     for run in runs:
@@ -65,6 +72,38 @@ def run_async_bench(
     images = _plots(runs, config.fps, out)
     (out / "results.md").write_text(_markdown(config, data, runs, plans, checks, images))
     return data
+
+
+def _measure(config: AsyncBenchConfig, policy, path: Path) -> AsyncBenchConfig:
+    """Time the policy here (measure_latency), save the samples to `path`, and return the
+    config that replays them as its latency."""
+    import os
+
+    import numpy as np
+
+    from edgevla.robots import make_env
+
+    env = make_env("sim", policy.spec, fps=config.fps)
+    try:
+        starts = [s for set_starts in config.starts().values() for s in set_starts]
+        samples = measure_latency(policy, env, starts)
+    finally:
+        env.close()
+    threads = None
+    try:
+        import torch
+
+        threads = torch.get_num_threads()
+    except ImportError:  # a torch-free policy: no intra-op threads to report
+        pass
+    p50, p95 = (float(np.percentile(samples, q)) for q in (50, 95))
+    write_json(
+        {"latencies_s": samples, "p50_s": p50, "p95_s": p95, "policy": config.policy,
+         "cpu_count": os.cpu_count(), "torch_threads": threads,
+         "how": "predict_chunk wall time in the bench process before any episode, 3 warm-up calls"},
+        path,
+    )  # fmt: skip
+    return dataclasses.replace(config, latency=str(path))
 
 
 def _mode_json(run: ModeRun) -> dict[str, Any]:
@@ -109,7 +148,6 @@ def _markdown(config, data, runs, plans, checks, images) -> str:
     summaries = {
         run.mode: {**{n: run.summary(n) for n in run.results}, "all": run.summary()} for run in runs
     }
-    sets = " / ".join(config.sets)
     lines = [
         "# Sync vs async inference, sim workcell",
         "",
@@ -118,11 +156,14 @@ def _markdown(config, data, runs, plans, checks, images) -> str:
         f"`{config.policy}`, margin {config.margin_s:g} s, episodes cut at "
         f"{config.max_seconds:g} s.",
         "",
-        f"Success is given per set ({sets}) and overall. Completion: mean time to success of "
-        "the successful episodes; wait: time the arm waited for inference per episode; jerk: "
-        "RMS third derivative of the commanded targets (units/s³), mean per episode.",
+        _sets_line(config),
         "",
-        markdown_table(SUMMARY_HEADERS, summary_rows(summaries)),
+        "Success per set and overall as successes/episodes = rate [Wilson 95 % interval]. "
+        "Completion: mean time to success of the successful episodes; wait: time the arm "
+        "waited for inference per episode; jerk: RMS third derivative of the commanded "
+        "targets (units/s³), mean per episode; starved ticks: total over all episodes.",
+        "",
+        markdown_table(summary_headers(config.sets), summary_rows(summaries)),
         "",
         "## Acceptance (each async mode against sync)",
         "",
@@ -137,18 +178,42 @@ def _markdown(config, data, runs, plans, checks, images) -> str:
     return "\n".join(lines)
 
 
+def _sets_line(config: AsyncBenchConfig) -> str:
+    counts = {name: len(starts) for name, starts in config.starts().items()}
+    training = [c for c in config.clusters if c != config.holdout]
+    k = config.episodes_per_cluster
+    kind = (
+        "the NXP sets (test: 2 random starts per training cluster; validation: the held-out "
+        "cluster's 10 positions)"
+        if k is None
+        else f"the larger seeded set ({k} random starts per training cluster; the held-out "
+        f"cluster's 10 positions, then random starts up to {max(k, 10)})"
+    )
+    sizes = ", ".join(f"{name} {n}" for name, n in counts.items())
+    return (
+        f"Episodes: {kind}, split seed {config.split_seed}: {sizes} episodes per mode; training "
+        f"clusters {training}, held-out cluster {config.holdout}."
+    )
+
+
 class _progress_bar:
-    """tqdm when asked for and installed; otherwise a no-op with the same calls."""
+    """tqdm on a terminal; one line per episode when stderr is a file (a `nohup` log); nothing
+    when progress is off."""
 
     def __init__(self, total: int, enabled: bool) -> None:
-        self._bar = None
-        if enabled:
+        import time
+
+        self._bar, self._lines = None, False
+        self._total, self._done, self._began = total, 0, time.monotonic()
+        self._text = ""
+        if enabled and sys.stderr.isatty():
             try:
                 from tqdm import tqdm
             except ImportError:
                 tqdm = None
             if tqdm is not None:
                 self._bar = tqdm(total=total, unit="episode", dynamic_ncols=True)
+        self._lines = enabled and self._bar is None
 
     def __enter__(self) -> _progress_bar:
         return self
@@ -158,9 +223,20 @@ class _progress_bar:
             self._bar.close()
 
     def update(self, n: int) -> None:
+        import time
+
+        self._done += n
         if self._bar is not None:
             self._bar.update(n)
+        elif self._lines:
+            elapsed = time.monotonic() - self._began
+            print(
+                f"[{self._done}/{self._total} episodes, {elapsed:.0f} s] {self._text}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def set_postfix_str(self, text: str) -> None:
+        self._text = text
         if self._bar is not None:
             self._bar.set_postfix_str(text, refresh=False)

@@ -9,44 +9,23 @@ episode's index, so every episode is repeatable on its own.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgevla.contracts import ChunkPolicy, Environment, PolicySpec
+from edgevla.contracts import ChunkPolicy, Environment
 from edgevla.features import DEFAULT_TASK
+from edgevla.robots import EnvFactory
+from edgevla.robots import env_factory as env_factory_of
 from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.records import EpisodeResult
-from edgevla.sim.clusters import StartPosition
 
-EnvFactory = Callable[[PolicySpec], Environment]
-"""Builds the environment for a policy: it renders exactly the cameras the spec asks for."""
+if TYPE_CHECKING:
+    from edgevla.sim.clusters import StartPosition
+
 PolicySource = ChunkPolicy | Callable[[], ChunkPolicy]
-Subscribers = Iterable[Any] | Callable[[int, StartPosition], Iterable[Any]]
-
-
-def sim_env_factory(config: Any | None = None) -> EnvFactory:
-    """The tea-bag workcell configured for the policy: rendering only when the spec has
-    cameras, those cameras only, at the spec's image size when it declares one.
-
-    config: a `WorkcellConfig` (scene, physics); its render/cameras/size are overridden.
-    """
-    from edgevla.sim.config import WorkcellConfig
-    from edgevla.sim.workcell import TeaBagWorkcell
-
-    base = config if config is not None else WorkcellConfig()
-
-    def make(spec: PolicySpec) -> Environment:
-        scene = dataclasses.replace(base.scene, cameras=tuple(spec.cameras))
-        if spec.image_shape is not None:
-            height, width = spec.image_shape
-            scene = dataclasses.replace(scene, width=int(width), height=int(height))
-        if abs(base.fps - spec.fps) > 1e-6:
-            raise ValueError(f"the policy runs at {spec.fps:g} fps, the workcell at {base.fps:g}")
-        return TeaBagWorkcell(dataclasses.replace(base, scene=scene, render=bool(spec.cameras)))
-
-    return make
+Subscribers = Iterable[Any] | Callable[[int, Any], Iterable[Any]]
+"""For every episode, or `f(index, start) -> subscribers` for per-episode ones."""
 
 
 def resolve_policy(policy: PolicySource) -> ChunkPolicy:
@@ -74,11 +53,10 @@ def run_episodes(
     subscribers: Subscribers = (),
     on_episode: Callable[[int, EpisodeResult], None] | None = None,
     first_episode: int = 0,
-    reset_options: Callable[[StartPosition], dict[str, Any]] | None = None,
 ) -> list[EpisodeResult]:
-    """One episode per start, in order; `env.reset` gets `reset_options(start)` (default:
-    the tea bag at `start.pose` and `task`).
+    """One episode per start, in order; the environment is reset with `start=` and `task=`.
 
+    env_factory: builds the environment for the policy's spec (default: `make_env("sim")`).
     env: use this environment instead of building one (it must match the policy). subscribers:
     for every episode, or `f(index, start) -> subscribers` for per-episode ones (a queue
     recorder of one episode). on_episode(index, result): progress. first_episode: index of
@@ -91,7 +69,7 @@ def run_episodes(
     chunk_policy = resolve_policy(policy)
     spec = chunk_policy.spec
     if env is None:
-        env = (env_factory or sim_env_factory())(spec)
+        env = (env_factory or env_factory_of("sim"))(spec)
     fps = float(env.fps)
     results: list[EpisodeResult] = []
     for offset, start in enumerate(starts):
@@ -110,13 +88,11 @@ def run_episodes(
             max_in_flight=runtime.max_in_flight,
             warm_start=runtime.warm_start,
         ) as loop:
-            options = {"tea_bag": start.pose, "task": task}
-            if reset_options is not None:
-                options = reset_options(start)
             result = loop.run_episode(
                 max_ticks=max(1, round(max_seconds * fps)),
                 settle_ticks=round(settle_seconds * fps),
-                **options,
+                start=start,
+                task=task,
             )
         results.append(result)
         if on_episode is not None:

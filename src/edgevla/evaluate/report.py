@@ -33,9 +33,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-SUMMARY_HEADERS = (
-    "mode",
-    "success",
+METRIC_HEADERS = (
     "completion s",
     "wait s",
     "idle %",
@@ -44,22 +42,35 @@ SUMMARY_HEADERS = (
     "jerk",
     "inferences / ep",
 )
+SET_LABELS = {"test": "test", "validation": "validation (held-out)"}
+
+
+def rate_cell(summary: Summary) -> str:
+    """`17/20 = 0.85 [0.64, 0.95]`: successes, rate and its Wilson 95 % interval."""
+    lo, hi = summary.success_ci95
+    return (
+        f"{summary.successes}/{summary.episodes} = {summary.success_rate:.2f} [{lo:.2f}, {hi:.2f}]"
+    )
+
+
+def summary_headers(set_names: Sequence[str]) -> list[str]:
+    """The columns of `summary_rows` for these sets, in their order."""
+    sets = [f"{SET_LABELS.get(name, name)} success" for name in set_names]
+    return ["mode", *sets, "global success", *METRIC_HEADERS]
 
 
 def summary_rows(summaries: Mapping[str, Mapping[str, Summary]]) -> list[list[Any]]:
-    """One row per mode: success per set (test / validation / all, as the NXP report gives
-    accuracy), then the timing and smoothness numbers over all episodes."""
+    """One row per mode: success per set and over all (`rate_cell`, as the NXP report gives
+    test, validation and global accuracy), then the timing and smoothness numbers over all
+    episodes. `summaries`: mode -> {set name..., "all"} -> Summary."""
     rows = []
     for mode, by_set in summaries.items():
         total = by_set["all"]
-        success = " / ".join(
-            f"{by_set[name].successes}/{by_set[name].episodes}" for name in by_set if name != "all"
-        )
-        success += f" ({total.success_rate:.0%})"
         rows.append(
             [
                 f"`{mode}`",
-                success,
+                *(rate_cell(by_set[name]) for name in by_set if name != "all"),
+                rate_cell(total),
                 total.completion_time_s,
                 total.wait_s,
                 100.0 * total.idle_fraction,

@@ -1,8 +1,9 @@
 """Summary metrics of a set of episodes: the numbers a sync-vs-async table and an accuracy
-report are made of (DESIGN §4, §6)."""
+report are made of (DESIGN §4, §6), and the Wilson interval every success rate is given with."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -10,6 +11,19 @@ from typing import Any
 import numpy as np
 
 from edgevla.runtime.records import EpisodeResult
+
+Z_95 = 1.959963984540054  # two-sided 95 % normal quantile
+
+
+def wilson_interval(successes: int, episodes: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a success rate (95 % by default). Unlike p ± z·SE it stays
+    inside [0, 1] and is honest at 0/n and n/n, where thirty episodes often land."""
+    if episodes < 1 or not 0 <= successes <= episodes:
+        raise ValueError(f"need 0 <= successes <= episodes >= 1, got {successes}/{episodes}")
+    p, n, z2 = successes / episodes, episodes, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass(frozen=True)
@@ -33,12 +47,21 @@ class Summary:
     latency_p95_s: float | None
 
     @property
+    def success_ci95(self) -> tuple[float, float]:
+        """Wilson 95 % interval of the success rate."""
+        return wilson_interval(self.successes, self.episodes)
+
+    @property
     def hideable_wait_s(self) -> float:
         """The waiting async inference could hide: all but the wait for the first chunk."""
         return self.wait_s - self.first_wait_s
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "hideable_wait_s": self.hideable_wait_s}
+        return {
+            **asdict(self),
+            "success_ci95": list(self.success_ci95),
+            "hideable_wait_s": self.hideable_wait_s,
+        }
 
 
 def summarize(results: Sequence[EpisodeResult]) -> Summary:
