@@ -29,3 +29,23 @@ def test_lerobot_reads_our_dataset_without_conversion(tmp_path, codec):
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "OK: LeRobot reads the dataset without conversion" in run.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LEROBOT_PYTHON, reason="EDGEVLA_LEROBOT_PYTHON is not set")
+@pytest.mark.parametrize("policy", [[], ["--policy", "scripted"]], ids=["expert", "rollouts"])
+def test_lerobot_reads_a_recording_made_through_the_control_loop(tmp_path, policy):
+    from edgevla.cli import main
+
+    root = tmp_path / "ds"
+    assert main(["record", "--out", str(root), "--clusters", "1,2", "--holdout", "2",
+                 "--episodes-per-cluster", "1", "--recovery-per-cluster", "1",
+                 "--resolution", "64x48", "--no-progress", *policy]) == 0  # fmt: skip
+    run = subprocess.run(
+        [LEROBOT_PYTHON, str(TOOL), str(root), "--frames", "60"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "OK: LeRobot reads the dataset without conversion" in run.stdout

@@ -1,4 +1,5 @@
-"""`edgevla record` end to end: the sim expert into a LeRobot v3.0 dataset and back."""
+"""`edgevla record` end to end: the sim expert (or a policy's rollouts) through the control
+loop into a LeRobot v3.0 dataset and back."""
 
 import json
 import os
@@ -14,6 +15,7 @@ import pytest
 from edgevla.cli import main
 from edgevla.dataset.reader import DatasetReader
 from edgevla.dataset.recording import RecordConfig, RecordingSession
+from edgevla.features import STATE_KEY
 
 SMALL = dict(
     clusters=(1, 2),
@@ -79,6 +81,37 @@ def test_action_noise_pushes_the_arm_but_the_dataset_keeps_the_experts_targets(t
     assert noisy.edgevla_meta["recording"]["action_noise_deg"] == [4.0, 4.0, 4.0, 6.0, 15.0]
 
 
+def test_the_control_loop_records_exactly_what_the_expert_commands_on_its_own(tmp_path):
+    """The reference is the expert run by hand on the workcell (the recording loop before it
+    went through ControlLoop): same targets, same states, same end, DART noise included."""
+    from edgevla.sim.config import SceneConfig, WorkcellConfig
+    from edgevla.sim.expert import ScriptedExpert
+    from edgevla.sim.kinematics import ArmKinematics
+    from edgevla.sim.perturbation import NOISE_STREAM, ExecutionNoise
+    from edgevla.sim.workcell import TeaBagWorkcell
+
+    config = RecordConfig(**dict(SMALL, clusters=(3,), holdout=None), action_noise_deg=(3,) * 5)
+    ds = DatasetReader.open(_record(tmp_path / "ds", config))
+    recorded = ds.episode(0, images=False)
+    spec = config.plan().episodes()[0]
+    scene = SceneConfig(width=config.width, height=config.height)
+    with TeaBagWorkcell(WorkcellConfig(scene=scene, render=False)) as cell:
+        expert = ScriptedExpert(ArmKinematics(cell.model), cell.fps)
+        rng = np.random.default_rng([spec.seed, NOISE_STREAM])
+        noise = ExecutionNoise(config.action_noise_deg, config.fps, rng)
+        obs, states, actions = cell.reset(tea_bag=spec.start.pose, task=config.task), [], []
+        for _ in range(int(config.max_seconds * config.fps)):
+            action = expert.act(obs)
+            if expert.finished:
+                break
+            states.append(obs[STATE_KEY])
+            actions.append(action)
+            obs, _ = cell.step(noise.apply(action, expert.ticks_until("closing")))
+        assert cell.tea_bag_in_mug()
+    np.testing.assert_array_equal(recorded["action"], np.stack(actions))
+    np.testing.assert_array_equal(recorded["observation.state"], np.stack(states))
+
+
 def _record(root: Path, config: RecordConfig) -> Path:
     summary = RecordingSession(root, config, progress=False).run()
     assert summary.recorded == 1 and not summary.failed
@@ -112,6 +145,8 @@ def test_held_out_cluster_never_appears_in_training(tmp_path):
         (["--action-noise", "3,3"], "5 non-negative degrees"),
         (["--action-noise", "3,3,3,3,-1"], "5 non-negative degrees"),
         (["--action-noise", "3;3"], "comma-separated numbers"),
+        (["--policy", "hold", "--action-noise", "3,3,3,3,3"], "cannot be used with policy"),
+        (["--policy", "no_such_kind"], "not a known kind"),
     ],
 )
 def test_bad_arguments_fail_before_any_work(tmp_path, capsys, args, message):
@@ -158,3 +193,63 @@ def test_a_recording_killed_mid_episode_keeps_finished_episodes_and_resume_compl
     np.testing.assert_array_equal(ds.episode(0)["action"], first)
     assert [ds.episode_meta(i)["plan_index"] for i in range(3)] == [0, 1, 2]
     assert Path(root / "meta" / "edgevla.json").is_file()
+
+
+ROLLOUT = ["--clusters", "1,2", "--holdout", "2", "--episodes-per-cluster", "1",
+           "--recovery-per-cluster", "0", "--no-progress"]  # fmt: skip
+
+
+def test_rollouts_of_a_policy_keep_failures_and_store_each_episodes_success(tmp_path, capsys):
+    planner, holder = tmp_path / "scripted", tmp_path / "hold"
+    assert main(["record", "--out", str(planner), "--policy", "scripted", *ROLLOUT,
+                 "--resolution", "32x32"]) == 0  # fmt: skip
+    assert main(["record", "--out", str(holder), "--policy", "hold", *ROLLOUT,
+                 "--resolution", "32x32", "--max-seconds", "1"]) == 0  # fmt: skip
+    assert "0 of 2 rollouts succeeded" in capsys.readouterr().out
+    for root, success in ((planner, True), (holder, False)):
+        ds = DatasetReader.open(root)
+        assert ds.num_episodes == 2  # failed or not, every planned episode is kept
+        assert [ds.episode_meta(i)["success"] for i in range(2)] == [success, success]
+        assert [ds.episode_meta(i)["plan_index"] for i in range(2)] == [0, 1]
+        assert ds.episodes_in_split("validation") == [1]
+        assert ds.edgevla_meta["split"] == {"train_clusters": [1], "holdout_cluster": 2}
+    assert DatasetReader.open(holder).episode(0, images=False)["action"].shape == (30, 6)
+    meta = DatasetReader.open(planner).edgevla_meta
+    assert meta["recording"]["policy"] == "scripted" and "rollouts" in meta["source"]
+
+
+def test_resume_refuses_a_different_policy(tmp_path, capsys):
+    root = tmp_path / "ds"
+    args = ["record", "--out", str(root), *ROLLOUT, "--resolution", "32x32", "--max-seconds", "0.2"]
+    assert main([*args, "--policy", "hold", "--episodes-per-cluster", "1"]) == 0
+    assert main([*args, "--policy", "zeros", "--resume"]) == 2
+    assert "policy='hold' (now 'zeros')" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def tiny_act(tmp_path_factory) -> Path:
+    pytest.importorskip("torch")
+    from edgevla.policies.testing import tiny_act_checkpoint
+
+    return tiny_act_checkpoint(tmp_path_factory.mktemp("act") / "pretrained_model")
+
+
+def test_record_policy_of_a_tiny_checkpoint_stores_per_episode_success(tmp_path, tiny_act):
+    root = tmp_path / "ds"
+    assert main(["record", "--out", str(root), "--policy", str(tiny_act), *ROLLOUT,
+                 "--resolution", "64x48", "--max-seconds", "0.5"]) == 0  # fmt: skip
+    ds = DatasetReader.open(root)
+    assert ds.num_episodes == 2
+    assert [ds.episode_meta(i)["success"] for i in range(2)] == [False, False]  # random weights
+    assert len(ds.episode(0)["action"]) == 15
+    assert ds.edgevla_meta["recording"]["policy"] == str(tiny_act.resolve())
+
+
+def test_a_policy_trained_at_another_resolution_is_refused_before_any_work(
+    tmp_path, capsys, tiny_act
+):
+    out = tmp_path / "never"
+    assert main(["record", "--out", str(out), "--policy", str(tiny_act), *ROLLOUT,
+                 "--resolution", "32x32"]) == 2  # fmt: skip
+    assert "record with --resolution 64x48" in capsys.readouterr().err
+    assert not out.exists()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edgevla.sim.geometry import LOWER, UPPER
-from edgevla.sim.perturbation import FADE_OUT_S, ExecutionNoise
+from edgevla.sim.perturbation import FADE_OUT_S, ExecutionNoise, NoisyExecution
 
 STD = (2.0, 3.0, 4.0, 5.0, 10.0)
 
@@ -52,3 +52,46 @@ def test_noisy_command_stays_within_joint_limits():
 def test_bad_noise_settings_are_refused(std):
     with pytest.raises(ValueError, match="5 non-negative degrees"):
         _noise(std=std)
+
+
+class _RecordingEnv:
+    """A fake Environment that remembers every command it was asked to execute."""
+
+    fps = 30.0
+
+    def __init__(self) -> None:
+        self.executed: list[np.ndarray] = []
+        self.reset_options: dict = {}
+
+    def reset(self, **options):
+        self.reset_options = options
+        return {"observation.state": np.zeros(6, np.float32)}
+
+    def step(self, action):
+        self.executed.append(np.array(action))
+        return {"observation.state": np.array(action, np.float32)}, {"success": False}
+
+
+def _noisy_run(seed: int, ticks_left=lambda: 10_000, steps: int = 60) -> np.ndarray:
+    env = _RecordingEnv()
+    noisy = NoisyExecution(env, STD, ticks_left)
+    noisy.reset(noise_seed=seed, tea_bag="kept")
+    assert env.reset_options == {"tea_bag": "kept"}  # the noise seed is the wrapper's own
+    target = np.full(6, 10.0, np.float32)
+    for _ in range(steps):
+        noisy.step(target)
+    return np.stack(env.executed)
+
+
+def test_noisy_execution_pushes_the_executed_command_repeatably_per_episode_seed():
+    a, b, c = _noisy_run(1), _noisy_run(1), _noisy_run(2)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 0.5
+    assert np.abs(a[:, :5] - 10.0).max() > 1.0  # pushed off the target
+    np.testing.assert_array_equal(a[:, 5], 10.0)  # never the gripper
+
+
+def test_noisy_execution_is_off_with_no_grasp_ahead_and_checks_settings_at_once():
+    np.testing.assert_array_equal(_noisy_run(1, ticks_left=lambda: None), 10.0)
+    with pytest.raises(ValueError, match="5 non-negative degrees"):
+        NoisyExecution(_RecordingEnv(), (1.0, 2.0), lambda: None)

@@ -1,4 +1,6 @@
-"""`edgevla record`: record a LeRobot v3.0 dataset of the sim expert, by the NXP protocol."""
+"""`edgevla record`: record a LeRobot v3.0 dataset in the sim, by the NXP protocol: the
+scripted expert's demonstrations, or with `--policy` any policy's rollouts (each episode's
+success stored, failures kept)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,9 @@ import argparse
 import shutil
 from pathlib import Path
 
-from edgevla.cli import CliError
+from edgevla.cli import CliError, resolve_policy_or_exit
 from edgevla.features import DEFAULT_TASK
+from edgevla.sources import POLICY_HELP
 
 
 def parse_clusters(text: str) -> tuple[int, ...]:
@@ -55,6 +58,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="push the arm off the expert's path by smooth noise of this std (degrees, "
         "shoulder_pan..wrist_roll) while recording the expert's targets (DART), e.g. 3,3,3,5,15; "
         "fades out before each grasp",
+    )
+    p.add_argument(
+        "--policy",
+        default=None,
+        help=f"{POLICY_HELP}. Records its rollouts, every episode kept with its success "
+        "(default: the scripted expert's demonstrations, failed ones retried and dropped)",
     )
     p.add_argument("--resume", action="store_true", help="continue an interrupted recording")
     p.add_argument(
@@ -108,7 +117,15 @@ def _record_config(args: argparse.Namespace, width: int, height: int, holdout: i
         max_seconds=args.max_seconds,
         num_clusters=args.num_clusters,
         action_noise_deg=_floats(args.action_noise, "--action-noise"),
+        policy=_source(args.policy),
     )
+
+
+def _source(policy: str | None) -> str | None:
+    """A policy directory as an absolute path, so that --resume from elsewhere matches it."""
+    if policy is not None and Path(policy).exists():
+        return str(Path(policy).resolve())
+    return policy
 
 
 def _floats(text: str, flag: str) -> tuple[float, ...]:
@@ -132,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
     from edgevla.dataset.recording import RecordingSession
 
     config = build_config(args)
+    policy = None if config.policy is None else resolve_policy_or_exit(config.policy, config.fps)
     out: Path = args.out
     if args.resume and args.overwrite:
         raise CliError("--resume and --overwrite contradict each other")
@@ -149,8 +167,10 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(out)
     if args.resume and not non_empty:
         raise CliError(f"--resume: nothing to resume in {out}")
-    session = RecordingSession(out, config, resume=args.resume, progress=not args.no_progress)
     try:
+        session = RecordingSession(
+            out, config, resume=args.resume, progress=not args.no_progress, policy=policy
+        )
         session.open()
     except (ValueError, FileExistsError, OSError) as e:
         raise CliError(str(e)) from None
@@ -160,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
         f"{'interrupted' if summary.interrupted else 'recorded'}: {summary.recorded} new episodes "
         f"({summary.frames} frames, {rate:.1f} frames/s, {summary.retried} retries) -> {out.resolve()}"
     )
+    if config.policy is not None:
+        print(f"  {summary.succeeded} of {summary.recorded} rollouts succeeded")
     if summary.skipped_existing:
         print(f"  {summary.skipped_existing} episodes were already recorded")
     if summary.failed:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,10 +112,16 @@ class ControlLoop:
         self._inference: Inference | None = None
 
     def run_episode(
-        self, *, max_ticks: int, settle_ticks: int = 0, **reset_options: Any
+        self,
+        *,
+        max_ticks: int,
+        settle_ticks: int = 0,
+        stop_when: Callable[[], bool] | None = None,
+        **reset_options: Any,
     ) -> EpisodeResult:
         """One episode: ends `settle_ticks` after info["success"] turns (and stays) true, or
-        after `max_ticks`. Reset options go to `env.reset`."""
+        after `max_ticks`, or — before a tick's step — when `stop_when()` says so (the
+        recording expert has finished its plan). Reset options go to `env.reset`."""
         if max_ticks < 1 or settle_ticks < 0:
             raise ValueError(
                 f"need max_ticks >= 1, settle_ticks >= 0; got {max_ticks}, {settle_ticks}"
@@ -167,6 +173,9 @@ class ControlLoop:
             elif arrivals:
                 tally.recovering = False
             action = queue.pop(tick)
+            if stop_when is not None and stop_when():
+                tally.starts.pop()  # this tick never ran
+                break
             idle = action is None
             outage = idle and tally.recovering
             starved = idle and bool(tally.latencies) and not self.trigger.blocking and not outage
@@ -286,7 +295,9 @@ class ControlLoop:
 
     def _result(self, tally: _Tally, completion_time_s: float | None) -> EpisodeResult:
         mean_dev, max_dev = period_deviation(np.asarray(tally.starts), self.fps)
-        traj = np.asarray(tally.commanded, dtype=np.float32)
+        traj = np.asarray(tally.commanded, dtype=np.float32).reshape(
+            -1, self.policy.spec.action_dim
+        )  # [0, A] when stopped before the first step
         return EpisodeResult(
             success=completion_time_s is not None,
             ticks=len(traj),
