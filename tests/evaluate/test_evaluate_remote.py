@@ -11,12 +11,13 @@ import pytest
 from edgevla.dataset.splits import evaluation_sets
 from edgevla.evaluate.episodes import run_episodes
 from edgevla.runtime.config import RuntimeConfig
-from edgevla.serve import Backoff, PolicyServer, RemotePolicy
+from edgevla.runtime.retry import RetrySchedule
+from edgevla.serve import PolicyServer, RemotePolicy
 from edgevla.sim.scripted_policy import ScriptedChunkPolicy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-FAST = Backoff(initial_s=0.05, factor=2.0, max_s=0.2, max_attempts=4, attempt_timeout_s=0.5)
+FAST = RetrySchedule(initial_s=0.05, factor=2.0, max_s=0.2, attempt_timeout_s=0.5)
 
 
 class RecordingScripted(ScriptedChunkPolicy):
@@ -52,7 +53,7 @@ def test_loopback_episode_with_the_scripted_policy_succeeds(start):
     seen: list[int] = []
     server = PolicyServer({"scripted": RecordingScripted(seen)}, port=0)
     server.start()
-    client = RemotePolicy(server.address, task="Put the tea bag in the mug", backoff=FAST)
+    client = RemotePolicy(server.address, task="Put the tea bag in the mug", retry=FAST)
     try:
         spec = client.connect(timeout=5)
         assert spec.cameras == () and "observation.environment_state" in str(spec.extra)
@@ -88,7 +89,7 @@ def test_server_restart_mid_episode_holds_the_arm_and_reconnects(start):
             again.start()
             restarted.append(again)
 
-    client = RemotePolicy(server.address, backoff=FAST, timeout=5)
+    client = RemotePolicy(server.address, retry=FAST, timeout=5)
     try:
         client.connect(timeout=5)
         (result,) = run_episodes(

@@ -1,5 +1,5 @@
 """A policy that becomes unavailable mid-episode (a server restarting): the arm holds, the
-worker reconnects with backoff, the failed request is never retried. Wall clock, ~2 s."""
+worker reconnects on the RetrySchedule, the failed request is never retried. Wall clock, ~2 s."""
 
 import threading
 
@@ -8,8 +8,9 @@ import pytest
 
 from edgevla.contracts import PolicyUnavailable
 from edgevla.runtime.clocks import WallClock
-from edgevla.runtime.inference import RetrySchedule, ThreadedInference
+from edgevla.runtime.inference import ThreadedInference
 from edgevla.runtime.loop import ControlLoop
+from edgevla.runtime.retry import RetrySchedule
 from edgevla.runtime.toy import LinePolicy, PointEnv
 from edgevla.runtime.triggers import make_trigger
 
@@ -25,6 +26,7 @@ class FlakyPolicy(LinePolicy):
         self.planned: list[int] = []  # timesteps of the requests it answered
         self.failed: list[int] = []
         self.reconnect_calls = 0
+        self.reconnect_timeouts: list[float] = []
 
     def predict_chunk(self, observation, timestep=0):
         if self.down.is_set():
@@ -33,8 +35,9 @@ class FlakyPolicy(LinePolicy):
         self.planned.append(timestep)
         return super().predict_chunk(observation, timestep)
 
-    def reconnect(self) -> None:
+    def reconnect(self, timeout: float) -> None:
         self.reconnect_calls += 1
+        self.reconnect_timeouts.append(timeout)
         if self.down.is_set():
             raise PolicyUnavailable("still gone")
 
@@ -103,3 +106,15 @@ def test_reset_interrupts_a_reconnect_that_cannot_succeed():
         inference.close()
     with pytest.raises(ValueError, match="initial_s <= max_s"):
         RetrySchedule(1.0, 2.0, 0.5)
+
+
+def test_the_worker_gives_up_after_max_attempts_and_the_episode_fails():
+    policy = FlakyPolicy(chunk_size=5)
+    policy.down.set()
+    # The loop takes no schedule (yet): the worker uses the one a policy carries, as a
+    # RemotePolicy does.
+    policy.retry = RetrySchedule(0.01, 2.0, 0.02, attempt_timeout_s=0.7, max_attempts=3)
+    loop = ControlLoop(PointEnv(), policy, trigger=make_trigger("sync"), clock=WallClock())
+    with loop, pytest.raises(RuntimeError, match="gave up after 3 reconnect attempts"):
+        loop.run_episode(max_ticks=300)
+    assert policy.reconnect_calls == 3 and policy.reconnect_timeouts == [0.7] * 3

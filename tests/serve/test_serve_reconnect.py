@@ -1,25 +1,46 @@
-"""The server going away mid-episode: a prompt ServerUnavailable, never stale actions, and
-reconnect() with bounded backoff once it is back on the same port."""
+"""The server going away mid-episode: a prompt ServerUnavailable, never stale actions, a
+single-attempt reconnect() that works once it is back on the same port, and an episode reset
+that never waits out the retry schedule (the inference worker owns retrying)."""
 
 from __future__ import annotations
 
 import threading
 import time
 
+import numpy as np
 import pytest
 from serve_fakes import SPEC, EchoPolicy, GatedPolicy, make_observation
 
-from edgevla.serve import Backoff, PolicyServer, RemotePolicy, ServerUnavailable, SessionLost
+from edgevla.contracts import ActionChunk, PolicySpec
+from edgevla.features import STATE_KEY
+from edgevla.runtime.clocks import WallClock
+from edgevla.runtime.loop import ControlLoop
+from edgevla.runtime.retry import RetrySchedule
+from edgevla.runtime.toy import PointEnv
+from edgevla.runtime.triggers import make_trigger
+from edgevla.serve import PolicyServer, RemotePolicy, ServerUnavailable, SessionLost
 
 pytestmark = pytest.mark.timeout(60)
 
-FAST = Backoff(initial_s=0.05, factor=2.0, max_s=0.2, max_attempts=4, attempt_timeout_s=0.5)
+FAST = RetrySchedule(initial_s=0.05, factor=2.0, max_s=0.2, attempt_timeout_s=0.5)
+# Four attempts 5 s apart: ~15 s of waiting if anything at an episode start went through it.
+SLOW = RetrySchedule(initial_s=5.0, factor=1.0, max_s=5.0, attempt_timeout_s=1.0, max_attempts=4)
+
+
+class CountingClient(RemotePolicy):
+    """Counts attempts to open a session: connect, reconnect and reset all make them."""
+
+    opens = 0
+
+    def _open(self, channel, stub, timeout):
+        self.opens += 1
+        return super()._open(channel, stub, timeout)
 
 
 def test_server_stop_gives_server_unavailable_promptly_then_reconnect_after_restart(serve):
     server = serve({"echo": EchoPolicy()})
     port = server.port
-    client = RemotePolicy(server.address, SPEC, timeout=5, backoff=FAST)
+    client = RemotePolicy(server.address, SPEC, timeout=5, retry=FAST)
     client.connect()
     assert client.predict_chunk(make_observation(), 0).timestep == 0
     old_session = client.session_id
@@ -30,8 +51,8 @@ def test_server_stop_gives_server_unavailable_promptly_then_reconnect_after_rest
         client.predict_chunk(make_observation(), 1)
     assert time.monotonic() - start < 2.0  # promptly, far below the 5 s call timeout
 
-    with pytest.raises(ServerUnavailable, match="gave up after 4 attempts"):
-        client.reconnect()  # nobody there: bounded, then a clear error
+    with pytest.raises(ServerUnavailable, match="OpenSession"):
+        client.reconnect()  # nobody there: one attempt, then a clear error
     with pytest.raises(SessionLost, match="reconnect"):  # still "unavailable", not a bug
         client.predict_chunk(make_observation(), 1)
 
@@ -43,24 +64,76 @@ def test_server_stop_gives_server_unavailable_promptly_then_reconnect_after_rest
     client.close()
 
 
-def test_reconnect_waits_for_a_server_that_comes_back_during_the_backoff(serve):
+def test_reset_and_reconnect_make_one_attempt_each_against_a_dead_server(serve):
     server = serve({"echo": EchoPolicy()})
-    port = server.port
-    client = RemotePolicy(server.address, SPEC, backoff=Backoff(0.1, 2.0, 0.4, 10, 0.5))
-    client.connect()
+    client = CountingClient(server.address, SPEC, retry=SLOW)
+    client.connect(timeout=5)
     server.stop(grace=0)
-    later = threading.Timer(0.5, lambda: serve({"echo": EchoPolicy()}, port=port))
-    later.start()
-    assert client.reconnect() == SPEC
-    assert client.predict_chunk(make_observation(), 3).timestep == 3
-    later.join()
+    with pytest.raises(ServerUnavailable):
+        client.predict_chunk(make_observation(), 0)
+    before = client.opens
+    with pytest.raises(ServerUnavailable, match="OpenSession"):
+        client.reset()  # it had a session: one attempt, none of SLOW's waits
+    assert client.opens == before + 1
+    with pytest.raises(SessionLost, match="no session to reset"):
+        client.reset()  # no session left: fails at once, the worker will reconnect
+    assert client.opens == before + 1
+    with pytest.raises(ServerUnavailable, match="OpenSession"):
+        client.reconnect()
+    assert client.opens == before + 2
+    client.close()
+
+
+class Hold:
+    """Served policy: a chunk that holds the observed state."""
+
+    spec = PolicySpec(chunk_size=10, fps=30.0, cameras=(), action_names=("x0",), state_dim=1)
+
+    def predict_chunk(self, observation, timestep=0):
+        state = np.asarray(observation[STATE_KEY], np.float32)
+        return ActionChunk(np.repeat(state[None], self.spec.chunk_size, 0), timestep)
+
+
+class OpensAt:
+    """Subscriber: the client's open attempts when each episode starts and ends."""
+
+    def __init__(self, client: CountingClient) -> None:
+        self.client, self.starts, self.ends = client, [], []
+
+    def on_episode_start(self, start) -> None:
+        self.starts.append(self.client.opens)
+
+    def on_episode_end(self, result) -> None:
+        self.ends.append(self.client.opens)
+
+
+def test_an_episode_starts_holding_the_arm_without_waiting_for_a_dead_server(serve):
+    server = serve({"hold": Hold()})
+    client = CountingClient(server.address, retry=SLOW)
+    client.connect(timeout=5)
+    opens = OpensAt(client)
+    loop = ControlLoop(
+        PointEnv(tolerance=None), client, trigger=make_trigger("threshold", threshold=0.5),
+        clock=WallClock(), subscribers=[opens],
+    )  # fmt: skip
+    with loop:
+        first = loop.run_episode(max_ticks=5)
+        server.stop(grace=0)
+        lost = loop.run_episode(max_ticks=15)  # reset: one failed attempt, then held
+        held = loop.run_episode(max_ticks=15)  # reset: no session, no attempt
+    assert first.outage_ticks == 0 and first.chunks_received >= 1
+    # The worker's first reconnect waits SLOW's 5 s: no attempt came from it meanwhile.
+    assert opens.starts[1] - opens.ends[0] == 1  # policy.reset()'s single attempt
+    assert opens.starts[2] - opens.ends[1] == 0
+    for result in (lost, held):
+        assert result.chunks_received == 0 and result.outage_ticks >= result.ticks - 1
     client.close()
 
 
 def test_a_restarted_server_has_forgotten_the_session(serve):
     server = serve({"echo": EchoPolicy()})
     port = server.port
-    client = RemotePolicy(server.address, SPEC, timeout=2, backoff=FAST)
+    client = RemotePolicy(server.address, SPEC, timeout=2, retry=FAST)
     client.connect()
     server.stop(grace=0)
     serve({"echo": EchoPolicy()}, port=port)
@@ -112,9 +185,9 @@ def test_connect_waits_up_to_its_timeout_for_the_server(serve):
     probe = PolicyServer({"echo": EchoPolicy()}, port=0)
     port = probe.start()
     probe.stop(grace=0)  # a port that was free a moment ago
-    client = RemotePolicy(f"127.0.0.1:{port}", SPEC, backoff=FAST)
+    client = RemotePolicy(f"127.0.0.1:{port}", SPEC, retry=FAST)
     start = time.monotonic()
-    with pytest.raises(ServerUnavailable, match=r"gave up after 0\.5 s"):
+    with pytest.raises(ServerUnavailable, match=r"gave up after \d+ attempts in 0\.5 s"):
         client.connect(timeout=0.5)
     assert time.monotonic() - start < 2.0
     later = threading.Timer(0.3, lambda: serve({"echo": EchoPolicy()}, port=port))

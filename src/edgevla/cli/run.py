@@ -8,7 +8,8 @@ Flags mirror LeRobot's robot_client, so its users know them:
     edgevla run --policy scripted --latency imx95-act-optimized --episodes 5   # in-process
 
 With --server the loop runs on the wall clock and the latency is the real round trip; a server
-that goes away mid-episode makes the arm hold while the client reconnects. Without it the
+that goes away mid-episode makes the arm hold while the inference worker reconnects (--retry-*
+flags: the runtime's RetrySchedule, saved in config.json). Without it the
 policy runs in-process: on the wall clock with its real compute time, or — with --latency —
 in virtual time emulating that latency exactly (add --wall-clock to emulate it for real).
 The trigger is LeRobot's threshold when --chunk-size-threshold is given, else latency_aware.
@@ -50,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from edgevla.features import DEFAULT_TASK
     from edgevla.robots import ENV_HELP
     from edgevla.runtime.aggregators import AGGREGATORS
+    from edgevla.runtime.retry import RetrySchedule
     from edgevla.runtime.triggers import TRIGGERS
 
     parser.add_argument("--server", metavar="HOST:PORT", help="policy server (else in-process)")
@@ -103,6 +105,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-file", type=Path, help="bearer token for the server")
     parser.add_argument("--tls-ca", type=Path, help="CA certificate (PEM) of the server")
     parser.add_argument("--connect-timeout", type=float, default=10.0)
+    parser.add_argument(
+        "--retry-max-wait",
+        type=float,
+        default=RetrySchedule.max_s,
+        help="with --server: longest wait between reconnect attempts (s)",
+    )
+    parser.add_argument(
+        "--retry-attempt-timeout",
+        type=float,
+        default=RetrySchedule.attempt_timeout_s,
+        help="with --server: how long one reconnect attempt may take (s)",
+    )
+    parser.add_argument(
+        "--retry-attempts",
+        type=int,
+        default=None,
+        help="with --server: fail the episode after N reconnect attempts (default: hold the "
+        "arm until the server is back)",
+    )
     parser.add_argument(
         "--realtime",
         action="store_true",
@@ -158,6 +179,7 @@ def _remote_policy(args: argparse.Namespace):
         actions_per_chunk=args.actions_per_chunk or 0,
         token=token,
         tls_ca=args.tls_ca,
+        retry=_retry(args),
         client_name="edgevla run",
     )
     try:
@@ -166,6 +188,22 @@ def _remote_policy(args: argparse.Namespace):
         raise CliError(str(e)) from None
     print(f"connected to {args.server}: {spec.name}, {spec.chunk_size} actions per chunk")
     return policy
+
+
+def _retry(args: argparse.Namespace):
+    """The RetrySchedule of the --retry-* flags: the client's start-up connect and the
+    inference worker's reconnects both follow it."""
+    from edgevla.runtime.retry import RetrySchedule
+
+    try:
+        return RetrySchedule(
+            initial_s=min(RetrySchedule.initial_s, args.retry_max_wait),
+            max_s=args.retry_max_wait,
+            attempt_timeout_s=args.retry_attempt_timeout,
+            max_attempts=args.retry_attempts,
+        )
+    except ValueError as e:
+        raise CliError(f"--retry-*: {e}") from None
 
 
 def _local_policy(args: argparse.Namespace):
@@ -199,6 +237,7 @@ def _runtime(args: argparse.Namespace, initial_latency_s: float | None):
         align=args.align,
         max_in_flight=args.max_in_flight,
         warm_start=args.warm_start,
+        retry=_retry(args),
     )
 
 

@@ -14,7 +14,6 @@ from edgevla.runtime.action_queue import ActionQueue, MergeReport, QueueCounters
 from edgevla.runtime.aggregators import AGGREGATORS, get_aggregator
 from edgevla.runtime.alignment import ALIGNMENTS, align_by_state
 from edgevla.runtime.clocks import VirtualClock, WallClock
-from edgevla.runtime.inference import RetrySchedule
 from edgevla.runtime.latency import (
     PROFILES,
     DistributionLatency,
@@ -26,6 +25,7 @@ from edgevla.runtime.latency import (
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.realtime import realtime_priority
 from edgevla.runtime.records import EpisodeResult, EpisodeStart, TickRecord
+from edgevla.runtime.retry import RetrySchedule
 from edgevla.runtime.subscribers import QueueSizeRecorder, plot_queue_size
 from edgevla.runtime.triggers import (
     TRIGGERS,

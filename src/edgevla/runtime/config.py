@@ -13,6 +13,7 @@ from edgevla.runtime.aggregators import get_aggregator
 from edgevla.runtime.alignment import ALIGNMENTS
 from edgevla.runtime.clocks import Clock, VirtualClock, WallClock
 from edgevla.runtime.latency import LatencyModel, latency_model_from_string
+from edgevla.runtime.retry import RetrySchedule
 from edgevla.runtime.triggers import TRIGGERS, LatencyAwareTrigger, Trigger, make_trigger
 
 
@@ -36,8 +37,13 @@ class RuntimeConfig:
     # First chunk computed from the reset observation before the episode clock starts (the
     # arm at rest), for every mode alike: episode time then holds only the waits during the task.
     warm_start: bool = False
+    # Wall clock: how the inference worker reconnects to a policy that became unavailable (a
+    # server down), and how `edgevla run --server` retries its first connect.
+    retry: RetrySchedule = RetrySchedule()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.retry, RetrySchedule):
+            raise TypeError(f"retry must be a RetrySchedule, got {type(self.retry).__name__}")
         if self.trigger not in TRIGGERS:
             raise ValueError(
                 f"unknown trigger {self.trigger!r}; expected one of: {', '.join(TRIGGERS)}"

@@ -9,8 +9,9 @@ The control loop is the same in virtual and wall-clock time; only this piece dif
   server or accelerator that answers k requests in about the time of one.
   When the policy is unavailable (`PolicyUnavailable`: a server down), the failed request is
   dropped — never retried with its now-stale observation — and the worker calls the policy's
-  `reconnect()` with backoff while the loop holds the arm; afterwards the trigger asks again
-  with a fresh observation.
+  `reconnect(timeout=...)` (one attempt each) on the `RetrySchedule` while the loop holds the
+  arm; afterwards the trigger asks again with a fresh observation. `reset()` (a new episode)
+  interrupts that between attempts, so it waits for at most the one attempt under way.
 Both report the measured latency of each chunk so triggers can learn it.
 """
 
@@ -25,6 +26,7 @@ from typing import Protocol
 from edgevla.contracts import ActionChunk, ChunkPolicy, Observation, PolicyUnavailable
 from edgevla.runtime.clocks import Clock, VirtualClock
 from edgevla.runtime.realtime import worker_scheduling
+from edgevla.runtime.retry import RetrySchedule
 
 log = logging.getLogger(__name__)
 
@@ -114,25 +116,6 @@ class VirtualInference:
         self._pending.clear()
 
 
-@dataclass(frozen=True)
-class RetrySchedule:
-    """Waits between reconnect attempts after an outage: initial_s, x factor, capped at max_s.
-    Retries go on until they succeed or the episode ends: a robot holds until its server is
-    back."""
-
-    initial_s: float = 0.1
-    factor: float = 2.0
-    max_s: float = 2.0
-
-    def __post_init__(self) -> None:
-        if not (0 < self.initial_s <= self.max_s and self.factor >= 1):
-            raise ValueError(f"need 0 < initial_s <= max_s and factor >= 1, got {self}")
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number `attempt` (0-based)."""
-        return min(self.max_s, self.initial_s * self.factor ** min(attempt, 64))
-
-
 class ThreadedInference:
     """Worker threads running `policy.predict_chunk`; errors resurface in `poll`, except
     `PolicyUnavailable`, which one worker handles by reconnecting (see module docstring) while
@@ -148,7 +131,10 @@ class ThreadedInference:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.policy, self.clock, self.workers = policy, clock, int(workers)
-        self.retry = retry or RetrySchedule()
+        # Until the loop passes RuntimeConfig.retry: a RemotePolicy's own schedule (the one
+        # `edgevla run --server` built from the same flags), else the defaults.
+        own = getattr(policy, "retry", None)
+        self.retry = retry or (own if isinstance(own, RetrySchedule) else RetrySchedule())
         self.replaced = 0
         self.outages = 0
         self.reconnects = 0
@@ -269,46 +255,55 @@ class ThreadedInference:
                 self._cond.notify_all()
 
     def _recover(self, error: PolicyUnavailable, index: int) -> None:
-        """Reconnect with backoff until it works, the episode ends, or a real error comes."""
+        """Reconnect on the schedule until it works, the episode ends, the attempts run out
+        (an error for the control thread) or a real error comes."""
         with self._cond:
             self.outages += 1
         log.warning("policy unavailable, holding the arm and reconnecting: %s", error)
         reconnect = getattr(self.policy, "reconnect", None)
-        attempt = 0
-        while True:
-            with self._cond:  # wait first: a server that just went away is rarely back at once
-                self._cond.wait_for(
-                    lambda: self._interrupt or self._closed, self.retry.delay(attempt)
-                )
-                if self._interrupt or self._closed:
-                    break
+        try:
             if reconnect is None:  # nothing to re-open: the next request simply tries again
-                break
-            try:
-                reconnect()
-            except PolicyUnavailable as e:
-                attempt += 1
-                log.info("reconnect attempt %d failed: %s", attempt, e)
-                continue
-            except BaseException as e:  # e.g. the restarted server serves another policy
+                self._wait(self.retry.delay(0))
+            else:
+                self.retry.retry(
+                    lambda: reconnect(timeout=self.retry.attempt_timeout_s),
+                    wait=self._wait,
+                    after=error,
+                    on_failure=lambda n, e: log.info("reconnect attempt %d failed: %s", n, e),
+                )
                 with self._cond:
-                    self._error = e
-                break
+                    self.reconnects += 1
+                log.warning("policy reachable again")
+        except PolicyUnavailable as e:
             with self._cond:
-                self.reconnects += 1
-            log.warning("policy reachable again after %d failed attempts", attempt)
-            break
+                if not (self._interrupt or self._closed):  # not interrupted: attempts ran out
+                    self._error = PolicyUnavailable(
+                        f"gave up after {self.retry.max_attempts} reconnect attempts: {e}"
+                    )
+        except BaseException as e:  # e.g. the restarted server serves another policy
+            with self._cond:
+                self._error = e
         with self._cond:
             self._unavailable = False
             self._running.pop(index, None)
             self._cond.notify_all()
 
+    def _wait(self, seconds: float) -> bool:
+        """Wait between attempts; False when reset()/close() ended the episode meanwhile."""
+        with self._cond:
+            return not self._cond.wait_for(lambda: self._interrupt or self._closed, seconds)
+
 
 def make_inference(
-    policy: ChunkPolicy, clock: Clock, fps: float, max_in_flight: int = 1
+    policy: ChunkPolicy,
+    clock: Clock,
+    fps: float,
+    max_in_flight: int = 1,
+    retry: RetrySchedule | None = None,
 ) -> Inference:
     """Virtual clock → VirtualInference (any number in flight, each with its own latency);
-    anything else → ThreadedInference with one worker per request allowed in flight."""
+    anything else → ThreadedInference with one worker per request allowed in flight, which
+    reconnects on `retry` (RuntimeConfig.retry)."""
     if isinstance(clock, VirtualClock):
         return VirtualInference(policy, clock, fps)
-    return ThreadedInference(policy, clock, workers=max_in_flight)
+    return ThreadedInference(policy, clock, retry=retry, workers=max_in_flight)

@@ -5,7 +5,7 @@ threads with newest-observation-only workers, size limits, health service, optio
 and bearer token. numpy, grpcio, protobuf and edgevla.runtime only.
 """
 
-from edgevla.serve.channel import Backoff, check_health, make_channel
+from edgevla.serve.channel import check_health, make_channel
 from edgevla.serve.client import CallTiming, RemotePolicy
 from edgevla.serve.errors import (
     NotConnected,
@@ -18,7 +18,6 @@ from edgevla.serve.errors import (
 from edgevla.serve.server import PolicyServer
 
 __all__ = [
-    "Backoff",
     "CallTiming",
     "NotConnected",
     "PolicyServer",

@@ -1,15 +1,15 @@
-"""Channels to a PolicyServer: reconnect schedule, TLS, size limits, health probe, and the
-mapping of gRPC statuses to the errors the robot side acts on."""
+"""Channels to a PolicyServer: TLS, size limits, gRPC's own reconnect pacing (from the
+runtime's RetrySchedule), health probe, and the mapping of gRPC statuses to the errors the
+robot side acts on."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from edgevla.runtime.retry import RetrySchedule
 from edgevla.serve.errors import RemoteError, ServeError, ServerUnavailable, SessionLost, Superseded
 from edgevla.serve.server import MIB, read_pem
 
@@ -20,47 +20,22 @@ _UNAVAILABLE = (
 )
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Reconnect schedule: waits initial_s, x factor each time, capped at max_s; at most
-    max_attempts tries of attempt_timeout_s each, so `reconnect()` always ends."""
-
-    initial_s: float = 0.1
-    factor: float = 2.0
-    max_s: float = 2.0
-    max_attempts: int = 8
-    attempt_timeout_s: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.initial_s <= 0 or self.factor < 1 or self.max_s < self.initial_s:
-            raise ValueError(f"Backoff needs 0 < initial_s <= max_s and factor >= 1, got {self}")
-        if self.max_attempts < 1 or self.attempt_timeout_s <= 0:
-            raise ValueError(f"Backoff needs max_attempts >= 1, attempt_timeout_s > 0, got {self}")
-
-    def delays(self) -> Iterator[float]:
-        """The waits between attempts (max_attempts - 1 of them)."""
-        delay = self.initial_s
-        for _ in range(self.max_attempts - 1):
-            yield delay
-            delay = min(self.max_s, delay * self.factor)
-
-
 def make_channel(
     address: str,
     *,
     tls_ca: str | Path | bytes | None = None,
     tls_server_name: str | None = None,
     max_message_bytes: int = 64 * MIB,
-    backoff: Backoff | None = None,
+    retry: RetrySchedule | None = None,
 ) -> grpc.Channel:
-    """A channel with our size limits and a reconnect schedule matching `backoff`."""
-    backoff = backoff or Backoff()
+    """A channel with our size limits; gRPC re-dials a lost connection at the pace of `retry`."""
+    retry = retry or RetrySchedule()
     options = [
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
-        ("grpc.initial_reconnect_backoff_ms", int(backoff.initial_s * 1000)),
-        ("grpc.min_reconnect_backoff_ms", int(backoff.initial_s * 1000)),
-        ("grpc.max_reconnect_backoff_ms", int(backoff.max_s * 1000)),
+        ("grpc.initial_reconnect_backoff_ms", int(retry.initial_s * 1000)),
+        ("grpc.min_reconnect_backoff_ms", int(retry.initial_s * 1000)),
+        ("grpc.max_reconnect_backoff_ms", int(retry.max_s * 1000)),
     ]
     if tls_ca is None:
         return grpc.insecure_channel(address, options=options)
@@ -99,13 +74,6 @@ def translate(e: grpc.RpcError, what: str, address: str) -> ServeError:
     if code == grpc.StatusCode.ABORTED:
         return Superseded(message, code)
     return RemoteError(message, code)
-
-
-def forever(backoff: Backoff) -> Iterator[float]:
-    """The backoff's delays, then its cap forever (connect() is bounded by time instead)."""
-    yield from backoff.delays()
-    while True:
-        yield backoff.max_s
 
 
 def is_loopback(address: str) -> bool:

@@ -1,8 +1,10 @@
 """RemotePolicy: a ChunkPolicy whose chunks come from a PolicyServer (the robot side).
 
 It never returns stale or invented actions: when the server cannot answer, `predict_chunk`
-raises `ServerUnavailable` within `timeout`, the control loop holds the arm, and
-`reconnect()` retries with bounded exponential backoff and opens a fresh session.
+raises `ServerUnavailable` within `timeout`, the control loop holds the arm, and the inference
+worker calls `reconnect()` — one attempt, which opens a fresh session — on the runtime's
+`RetrySchedule` (edgevla.runtime.retry: the one owner of retrying). `connect()` at start-up
+retries on the same schedule.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from edgevla.contracts import ActionChunk, Observation, PolicySpec
+from edgevla.contracts import ActionChunk, Observation, PolicySpec, PolicyUnavailable
 from edgevla.features import IMAGE_KEY_PREFIX, TASK_KEY
+from edgevla.runtime.retry import RetrySchedule
 from edgevla.serve import schema, tensors
 from edgevla.serve.auth import bearer_metadata
-from edgevla.serve.channel import Backoff, forever, is_loopback, make_channel, translate
+from edgevla.serve.channel import is_loopback, make_channel, translate
 from edgevla.serve.errors import (
     NotConnected,
     RemoteError,
@@ -56,6 +59,9 @@ class RemotePolicy:
     None adopts whatever the server serves. actions_per_chunk: 0 = the policy's chunk size.
     tls_ca: PEM bytes or path of the CA that signed the server's cert (None = plaintext).
     jpeg_quality: send images as JPEG at this quality (needs Pillow); None = raw.
+    retry: how `connect()` retries, how long one `reconnect()` or `reset()` attempt may take,
+    and gRPC's re-dial pacing; the inference worker reconnects on it too unless the runtime
+    passes its own.
     """
 
     def __init__(
@@ -72,7 +78,7 @@ class RemotePolicy:
         timeout: float = 10.0,
         jpeg_quality: int | None = None,
         max_message_mb: float = 64.0,
-        backoff: Backoff | None = None,
+        retry: RetrySchedule | None = None,
         client_name: str = "",
     ) -> None:
         if not address:
@@ -91,7 +97,7 @@ class RemotePolicy:
         self.actions_per_chunk = actions_per_chunk
         self.timeout = timeout
         self.jpeg_quality = jpeg_quality
-        self.backoff = backoff or Backoff()
+        self.retry = retry or RetrySchedule()
         self.client_name = client_name
         self._token = token
         self._metadata = bearer_metadata(token)
@@ -138,10 +144,20 @@ class RemotePolicy:
         return ActionChunk(actions, int(reply.timestep))
 
     def reset(self) -> None:
-        """New episode: a fresh session, so the server resets the policy and the stats."""
-        if self._session_id is not None:
-            self._close_session()
-            self._open(self._channel, self._stub, self.timeout)
+        """New episode: a fresh session, so the server resets the policy and the stats.
+
+        Never waits out a retry schedule: without a session (the server went away) it raises
+        SessionLost at once, else it makes one attempt of `retry.attempt_timeout_s`. On either
+        failure the loop starts the episode holding the arm while the inference worker
+        reconnects."""
+        with self._lock:
+            channel, stub, session_id = self._channel, self._stub, self._session_id
+        if self._spec is None:
+            return  # never connected: predict_chunk says to connect() first
+        if session_id is None or channel is None:
+            raise SessionLost(f"RemotePolicy({self.address}) has no session to reset: reconnect()")
+        self._close_session()
+        self._open(channel, stub, self.retry.attempt_timeout_s)
 
     # -- connection -------------------------------------------------------------------------
 
@@ -162,48 +178,47 @@ class RemotePolicy:
         return self.last_timing.round_trip_s if self.last_timing else None
 
     def connect(self, timeout: float | None = None) -> PolicySpec:
-        """Open a session, waiting up to `timeout` s (default self.timeout) for the server."""
+        """Open a session, retrying on `self.retry` for up to `timeout` s (default
+        self.timeout) while the server is unreachable; any other error at once."""
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        self._close_session()
-        channel, stub = self._new_channel()
-        delays = forever(self.backoff)
-        while True:
-            try:
-                return self._open(channel, stub, max(0.05, deadline - time.monotonic()))
-            except ServerUnavailable as e:
-                delay = next(delays)
-                if time.monotonic() + delay >= deadline:
-                    channel.close()
-                    raise ServerUnavailable(f"{e} (gave up after {timeout:g} s)") from None
-                time.sleep(delay)
-            except ServeError:
-                channel.close()
-                raise
 
-    def reconnect(self) -> PolicySpec:
-        """Drop the old session and channel, then retry per `self.backoff`; raises
-        ServerUnavailable with the last reason when every attempt failed."""
+        def before_deadline(seconds: float) -> bool:
+            if time.monotonic() + seconds >= deadline:
+                return False
+            time.sleep(seconds)
+            return True
+
+        failures = 0
+
+        def note(attempt: int, error: PolicyUnavailable) -> None:
+            nonlocal failures
+            failures = attempt
+            log.info("connect to %s: attempt %d failed: %s", self.address, attempt, error)
+
+        try:
+            return self.retry.retry(
+                lambda: self.reconnect(timeout=max(0.05, deadline - time.monotonic())),
+                wait=before_deadline,
+                on_failure=note,
+            )
+        except ServerUnavailable as e:
+            raise ServerUnavailable(
+                f"{e} (gave up after {failures} attempts in {timeout:g} s)"
+            ) from None
+
+    def reconnect(self, timeout: float | None = None) -> PolicySpec:
+        """One attempt: drop the old session and channel, open a fresh session within
+        `timeout` s (default `retry.attempt_timeout_s`). Raises ServerUnavailable when the
+        server cannot be reached; the caller (the inference worker, `connect()`) owns retrying."""
+        timeout = self.retry.attempt_timeout_s if timeout is None else timeout
         self._close_session()
         channel, stub = self._new_channel()
-        for attempts, delay in enumerate([*self.backoff.delays(), None], start=1):
-            try:
-                return self._open(channel, stub, self.backoff.attempt_timeout_s)
-            except ServerUnavailable as e:
-                if delay is None:
-                    channel.close()
-                    raise ServerUnavailable(f"{e} (gave up after {attempts} attempts)") from None
-                log.info(
-                    "reconnect to %s: attempt %d failed, retrying in %.2f s",
-                    self.address,
-                    attempts,
-                    delay,
-                )
-                time.sleep(delay)
-            except ServeError:
-                channel.close()
-                raise
-        raise AssertionError("unreachable")
+        try:
+            return self._open(channel, stub, timeout)
+        except ServeError:
+            channel.close()
+            raise
 
     def close(self) -> None:
         """Close the session (best effort) and the channel."""
@@ -229,7 +244,7 @@ class RemotePolicy:
             tls_ca=self._tls_ca,
             tls_server_name=self._tls_server_name,
             max_message_bytes=self._max_bytes,
-            backoff=self.backoff,
+            retry=self.retry,
         )
         with self._lock:
             old, self._channel = self._channel, channel
