@@ -8,10 +8,10 @@ import pytest
 
 from edgevla.contracts import PolicyUnavailable
 from edgevla.runtime.clocks import WallClock
+from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.inference import RetrySchedule, ThreadedInference
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.toy import LinePolicy, PointEnv
-from edgevla.runtime.triggers import make_trigger
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -56,9 +56,11 @@ class Outage:
 def test_outage_holds_the_arm_reconnects_and_never_retries_the_failed_request():
     policy = FlakyPolicy(chunk_size=20, speed=0.5)
     watch = Outage(policy)
-    trigger = make_trigger("latency_aware", initial_latency_s=0.05, margin_s=0.1)
+    config = RuntimeConfig(
+        trigger="latency_aware", latency="wall", initial_latency_s=0.05, margin_s=0.1
+    )
     with ControlLoop(
-        PointEnv(goal=1.0), policy, trigger=trigger, clock=WallClock(), subscribers=[watch]
+        PointEnv(goal=1.0), policy, config, clock=WallClock(), subscribers=[watch]
     ) as loop:
         result = loop.run_episode(max_ticks=300)
     assert result.success and result.reconnects == 1
@@ -80,7 +82,7 @@ def test_unavailable_at_episode_start_is_not_fatal():
             raise PolicyUnavailable("no session yet")
 
     with ControlLoop(
-        PointEnv(goal=0.3), DownAtReset(chunk_size=20), trigger=make_trigger("sync"),
+        PointEnv(goal=0.3), DownAtReset(chunk_size=20), RuntimeConfig(trigger="sync", latency="wall"),
         clock=WallClock(),
     ) as loop:  # fmt: skip
         assert loop.run_episode(max_ticks=120).success
