@@ -29,10 +29,10 @@ import numpy as np
 
 from edgevla.contracts import ActionChunk, Observation
 from edgevla.runtime.clocks import WallClock
+from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.realtime import realtime_priority
 from edgevla.runtime.toy import LinePolicy, PointEnv
-from edgevla.runtime.triggers import make_trigger
 
 
 def burn_numpy(seconds: float) -> None:
@@ -94,7 +94,9 @@ def measure(
     """One wall-clock episode under `load` with the control thread scheduled per `mode`."""
     burn = {"numpy": burn_numpy, "python": burn_python, "process": lambda s: time.sleep(s)}[load]
     policy = BurningPolicy(burn, latency, chunk_size=30, fps=fps, speed=0.2)
-    trigger = make_trigger("latency_aware", initial_latency_s=latency * 1.3, margin_s=0.1)
+    runtime = RuntimeConfig(
+        trigger="latency_aware", latency="wall", initial_latency_s=latency * 1.3, margin_s=0.1
+    )
     periods = Periods()
     env = PointEnv(fps=fps, goal=1e6, tolerance=None)  # never succeeds: runs the full time
     stop = multiprocessing.Event()
@@ -105,7 +107,7 @@ def measure(
     try:
         with (
             ControlLoop(
-                env, policy, trigger=trigger, clock=WallClock(spin_s), subscribers=[periods]
+                env, policy, runtime, clock=WallClock(spin_s), subscribers=[periods]
             ) as loop,
             _scheduling(mode) as applied,
         ):

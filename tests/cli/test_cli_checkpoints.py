@@ -115,10 +115,11 @@ def test_run_against_a_server_of_a_checkpoint_completes_a_sim_episode(checkpoint
     proc, address = _serve(checkpoint)
     try:
         out = tmp_path / "remote"
-        argv = ["run", "--server", address, "--trigger", "sync", *EPISODE, "--out", str(out)]
-        assert main(argv) == 0
+        # 3 s on the wall clock: long enough for a tiny SmolVLA's first chunk on a busy machine
+        argv = ["run", "--server", address, "--trigger", "sync", "--max-seconds", "3"]
+        assert main([*argv, "--out", str(out)]) == 0
         episode = json.loads((out / "results.json").read_text())["episodes"][0]
-        assert episode["ticks"] == 15 and episode["chunks_received"] >= 1
+        assert episode["ticks"] == 90 and episode["chunks_received"] >= 1
     finally:
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)

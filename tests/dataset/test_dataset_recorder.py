@@ -5,9 +5,9 @@ import numpy as np
 from edgevla.dataset.reader import DatasetReader
 from edgevla.dataset.recorder import DatasetRecorder
 from edgevla.dataset.writer import DatasetWriter
+from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.toy import LinePolicy, PointEnv
-from edgevla.runtime.triggers import make_trigger
 
 NAMES = ("x0", "x1")
 
@@ -22,7 +22,10 @@ def _loop(recorder: DatasetRecorder) -> ControlLoop:
     env = PointEnv(dim=2, max_speed=1.0, tolerance=0.02)
     policy = LinePolicy(chunk_size=10, dim=2, speed=0.8)
     return ControlLoop(
-        env, policy, trigger=make_trigger("sync"), aggregator="latest_only", subscribers=[recorder]
+        env,
+        policy,
+        RuntimeConfig(trigger="sync", latency="0", aggregator="latest_only"),
+        subscribers=[recorder],
     )
 
 

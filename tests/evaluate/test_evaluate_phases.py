@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from edgevla.evaluate.phases import PHASES, PhaseRecorder, split_phases, summarize_phases
+from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.loop import ControlLoop
-from edgevla.runtime.triggers import make_trigger
 from edgevla.sim.config import WorkcellConfig
 from edgevla.sim.scripted_policy import ScriptedChunkPolicy
 from edgevla.sim.workcell import TeaBagWorkcell
@@ -52,7 +52,7 @@ def test_the_scripted_expert_reaches_grasps_carries_and_releases_once():
     loop = ControlLoop(
         env,
         ScriptedChunkPolicy(chunk_size=100),
-        trigger=make_trigger("sync"),
+        RuntimeConfig(trigger="sync", latency="0"),
         subscribers=[recorder],
     )
     result = loop.run_episode(max_ticks=900, settle_ticks=5)

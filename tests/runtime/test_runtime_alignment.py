@@ -6,11 +6,11 @@ import pytest
 from edgevla.contracts import ActionChunk
 from edgevla.runtime.alignment import align_by_state
 from edgevla.runtime.clocks import VirtualClock
+from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.latency import FixedLatency
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.plan import plan
 from edgevla.runtime.toy import LinePolicy, PointEnv
-from edgevla.runtime.triggers import make_trigger
 
 
 def ramp(n: int, step: float = 1.0, start: float = 0.0) -> np.ndarray:
@@ -67,10 +67,15 @@ def _run(align: str):
     loop = ControlLoop(
         PointEnv(goal=4.0),
         RestartingPolicy(chunk_size=40, speed=0.5),
-        trigger=make_trigger("latency_aware", initial_latency_s=0.5, margin_s=0.1),
-        aggregator="latest_only",
+        RuntimeConfig(
+            trigger="latency_aware",
+            latency="0",
+            initial_latency_s=0.5,
+            margin_s=0.1,
+            aggregator="latest_only",
+            align=align,
+        ),
         clock=VirtualClock(FixedLatency(0.5)),
-        align=align,
     )
     return loop.run_episode(max_ticks=2000)
 
@@ -81,8 +86,8 @@ def test_state_alignment_avoids_pulling_the_arm_back():
     backwards = lambda r: float(np.clip(-np.diff(r.commanded[:, 0]), 0, None).sum())  # noqa: E731
     assert backwards(by_time) > 0.1 and backwards(by_state) < backwards(by_time) / 5
     assert by_state.completion_time_s < by_time.completion_time_s
-    with pytest.raises(ValueError, match="align must be one of"):
-        ControlLoop(PointEnv(), LinePolicy(), trigger=make_trigger("sync"), align="space")
+    with pytest.raises(ValueError, match="unknown align 'space'"):
+        RuntimeConfig(trigger="sync", latency="0", align="space")
 
 
 @pytest.mark.parametrize("chunk", [33, 36, 40])
@@ -94,10 +99,8 @@ def test_state_alignment_never_starves_a_feasible_schedule(chunk):
     loop = ControlLoop(
         PointEnv(goal=4.0),
         RestartingPolicy(chunk_size=chunk, speed=0.5),
-        trigger=make_trigger("latency_aware", initial_latency_s=0.5, margin_s=0.1),
-        aggregator="crossfade",
+        RuntimeConfig(trigger="latency_aware", latency="0", initial_latency_s=0.5, margin_s=0.1),
         clock=VirtualClock(FixedLatency(0.5)),
-        align="state",
     )
     result = loop.run_episode(max_ticks=3000)
     assert result.success and result.starved_ticks == 0
@@ -108,7 +111,7 @@ def test_a_chunk_is_merged_before_the_trigger_looks_at_the_queue():
     loop = ControlLoop(
         PointEnv(goal=1e6, tolerance=None),
         LinePolicy(chunk_size=50),
-        trigger=make_trigger("latency_aware", initial_latency_s=1.0, margin_s=0.1),
+        RuntimeConfig(trigger="latency_aware", latency="0", initial_latency_s=1.0, margin_s=0.1),
         clock=VirtualClock(FixedLatency(1.0)),
     )
     requests, arrivals = [], []

@@ -7,10 +7,10 @@ from edgevla.contracts import ActionChunk
 from edgevla.runtime.action_queue import ActionQueue
 from edgevla.runtime.aggregators import crossfade, weighted_average
 from edgevla.runtime.clocks import VirtualClock
+from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.latency import FixedLatency
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.toy import LinePolicy, PointEnv
-from edgevla.runtime.triggers import make_trigger
 
 CHUNK = ActionChunk(np.array([[10], [11], [12], [13], [14]], np.float32), timestep=0)
 
@@ -64,10 +64,15 @@ def _late_chunks(crossfade_min_s: float):
     loop = ControlLoop(
         PointEnv(goal=3.0),
         LaggingLine(chunk_size=20, speed=0.5),
-        trigger=make_trigger("latency_aware", initial_latency_s=0.32, margin_s=0.1),
+        RuntimeConfig(
+            trigger="latency_aware",
+            latency="0",
+            initial_latency_s=0.32,
+            margin_s=0.1,
+            align="time",
+            crossfade_min_s=crossfade_min_s,
+        ),
         clock=VirtualClock(FixedLatency(0.32)),
-        align="time",
-        crossfade_min_s=crossfade_min_s,
     )
     return loop.run_episode(max_ticks=3000)
 
@@ -79,4 +84,4 @@ def test_minimum_crossfade_hides_the_jump_back_of_a_late_chunk():
     assert back(plain) > 0.05 and back(smooth) < back(plain) / 3  # the jumps back
     assert smooth.jerk < plain.jerk / 2
     with pytest.raises(ValueError, match="crossfade_min_s must be >= 0"):
-        ControlLoop(PointEnv(), LinePolicy(), trigger=make_trigger("sync"), crossfade_min_s=-1)
+        RuntimeConfig(trigger="sync", latency="0", crossfade_min_s=-1)

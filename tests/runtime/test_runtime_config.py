@@ -49,7 +49,7 @@ def test_config_round_trips_through_json(tmp_path):
 
 def test_swapping_the_clock_between_episodes_uses_the_new_one():
     cfg = RuntimeConfig(latency="lognormal:0.5:0.3")
-    loop = ControlLoop(PointEnv(goal=2.0), LinePolicy(chunk_size=40), trigger=cfg.build_trigger())
+    loop = ControlLoop(PointEnv(goal=2.0), LinePolicy(chunk_size=40), cfg)
     lat = []
     for episode in (0, 1, 0):
         loop.clock = cfg.build_clock(episode)

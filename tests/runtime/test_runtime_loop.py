@@ -1,8 +1,11 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
 from edgevla.contracts import ActionChunk
 from edgevla.runtime.clocks import VirtualClock
+from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.latency import (
     DistributionLatency,
     FixedLatency,
@@ -12,26 +15,27 @@ from edgevla.runtime.latency import (
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.plan import plan
 from edgevla.runtime.toy import LinePolicy, PointEnv
-from edgevla.runtime.triggers import make_trigger
 
 
-def run(trigger, latency, *, chunk=50, goal=3.0, seed=0, aggregator="crossfade", **env_kw):
+def run(config, latency, *, chunk=50, goal=3.0, seed=0, aggregator="crossfade", **env_kw):
     loop = ControlLoop(
         PointEnv(goal=goal, **env_kw),
         LinePolicy(chunk_size=chunk, speed=0.5),
-        trigger=trigger,
-        aggregator=aggregator,
+        dataclasses.replace(config, aggregator=aggregator),
         clock=VirtualClock(latency, seed=seed),
     )
     return loop.run_episode(max_ticks=2000)
 
 
-def latency_aware(model, margin_s=0.1):
-    return make_trigger("latency_aware", initial_latency_s=model.quantile(0.95), margin_s=margin_s)
+def latency_aware(model, margin_s=0.1, **fields):
+    p95 = model.quantile(0.95)
+    return RuntimeConfig(
+        trigger="latency_aware", latency="0", initial_latency_s=p95, margin_s=margin_s, **fields
+    )
 
 
 def test_zero_latency_sync_reaches_goal_without_waiting():
-    r = run(make_trigger("sync"), FixedLatency(0.0), goal=1.0)
+    r = run(RuntimeConfig(trigger="sync", latency="0"), FixedLatency(0.0), goal=1.0)
     assert r.success and r.idle_ticks == 0 and r.stale_dropped == 0
     # 1.0 units at 0.5 units/s = 2 s = 60 ticks, success on the tick it arrives
     assert r.ticks == 60 and r.completion_time_s == pytest.approx(2.0)
@@ -40,7 +44,7 @@ def test_zero_latency_sync_reaches_goal_without_waiting():
 
 def test_sync_idles_ceil_latency_ticks_per_inference():
     # 0.32 s at 30 fps -> every chunk lands 10 ticks after its request; the arm waits each time
-    r = run(make_trigger("sync"), FixedLatency(0.32), goal=3.0, chunk=50)
+    r = run(RuntimeConfig(trigger="sync", latency="0"), FixedLatency(0.32), goal=3.0, chunk=50)
     assert r.success
     assert r.inferences == 4  # 3.0 units at 0.5/s = 180 actions -> 4 chunks of 50
     assert r.idle_ticks == r.inferences * 10
@@ -85,7 +89,7 @@ def test_latency_aware_starves_where_plan_says_infeasible():
 
 def test_async_beats_sync_on_time_idle_and_jerk():
     model = profile("imx95-act-optimized")
-    sync = run(make_trigger("sync"), model, chunk=50, goal=4.0)
+    sync = run(RuntimeConfig(trigger="sync", latency="0"), model, chunk=50, goal=4.0)
     fast = run(latency_aware(model), model, chunk=50, goal=4.0)
     assert sync.success and fast.success
     assert fast.completion_time_s < sync.completion_time_s - 0.5
@@ -97,9 +101,14 @@ def test_crossfade_is_smoother_than_weighted_average_when_plans_disagree():
     """A drifting goal makes every new plan differ from the queued one."""
     model = FixedLatency(0.32)
     kw = dict(chunk=50, goal=4.0, goal_velocity=0.1, tolerance=0.05)
-    trig = make_trigger("threshold", threshold=0.5)
+    trig = RuntimeConfig(trigger="threshold", latency="0", threshold=0.5)
     fade = run(trig, model, aggregator="crossfade", **kw)
-    avg = run(make_trigger("threshold", threshold=0.5), model, aggregator="weighted_average", **kw)
+    avg = run(
+        RuntimeConfig(trigger="threshold", latency="0", threshold=0.5),
+        model,
+        aggregator="weighted_average",
+        **kw,
+    )
     assert fade.jerk < avg.jerk / 2
 
 
@@ -119,18 +128,18 @@ def test_actions_per_chunk_truncates_chunks():
     loop = ControlLoop(
         PointEnv(goal=1.0),
         LinePolicy(chunk_size=50, speed=0.5),
-        trigger=make_trigger("sync"),
-        actions_per_chunk=10,
+        RuntimeConfig(trigger="sync", latency="0", actions_per_chunk=10),
     )
     r = loop.run_episode(max_ticks=500)
     assert r.success and r.inferences == 6  # 60 actions / 10 per chunk
     with pytest.raises(ValueError, match=r"actions_per_chunk must be in \[1, 50\], got 80"):
-        ControlLoop(PointEnv(), LinePolicy(chunk_size=50), trigger=make_trigger("sync"),
-                    actions_per_chunk=80)  # fmt: skip
+        ControlLoop(PointEnv(), LinePolicy(chunk_size=50), RuntimeConfig(trigger="sync", latency="0", actions_per_chunk=80))  # fmt: skip
 
 
 def test_settle_ticks_extend_a_successful_episode():
-    loop = ControlLoop(PointEnv(goal=1.0), LinePolicy(chunk_size=50), trigger=make_trigger("sync"))
+    loop = ControlLoop(
+        PointEnv(goal=1.0), LinePolicy(chunk_size=50), RuntimeConfig(trigger="sync", latency="0")
+    )
     r = loop.run_episode(max_ticks=500, settle_ticks=15)
     assert r.success and r.ticks == 60 + 15 and r.completion_time_s == pytest.approx(2.0)
     r = loop.run_episode(max_ticks=30, goal=5.0)  # reset options reach the env
@@ -143,7 +152,9 @@ def test_policy_must_honour_the_requested_timestep():
             chunk = super().predict_chunk(observation, timestep)
             return ActionChunk(chunk.actions, 0)
 
-    loop = ControlLoop(PointEnv(goal=5.0), Misaligned(chunk_size=5), trigger=make_trigger("sync"))
+    loop = ControlLoop(
+        PointEnv(goal=5.0), Misaligned(chunk_size=5), RuntimeConfig(trigger="sync", latency="0")
+    )
     with pytest.raises(ValueError, match="chunk for tick 0, requested for tick 5"):
         loop.run_episode(max_ticks=100)
 
@@ -154,11 +165,13 @@ def test_bad_env_or_spec_is_reported():
             obs, info = super().step(action)
             return obs, {"distance": info["distance"]}
 
-    loop = ControlLoop(NoSuccess(), LinePolicy(), trigger=make_trigger("sync"))
+    loop = ControlLoop(NoSuccess(), LinePolicy(), RuntimeConfig(trigger="sync", latency="0"))
     with pytest.raises(KeyError, match="must have 'success'"):
         loop.run_episode(max_ticks=5)
     with pytest.raises(ValueError, match=r"plans at 30(\.0)? fps but env runs at 50"):
-        ControlLoop(PointEnv(fps=50), LinePolicy(fps=30), trigger=make_trigger("sync"))
+        ControlLoop(
+            PointEnv(fps=50), LinePolicy(fps=30), RuntimeConfig(trigger="sync", latency="0")
+        )
 
 
 class _InFlight:
@@ -184,11 +197,9 @@ def test_two_in_flight_keep_the_queue_fed_where_one_starves(align):
         loop = ControlLoop(
             PointEnv(goal=4.0),
             LinePolicy(chunk_size=50, speed=0.5),
-            trigger=latency_aware(model),
+            latency_aware(model, align=align, max_in_flight=k),
             clock=VirtualClock(model),
             subscribers=[seen],
-            align=align,
-            max_in_flight=k,
         )
         results[k] = (loop.run_episode(max_ticks=2000), seen.most)
     (one, most_one), (two, most_two) = results[1], results[2]
@@ -201,24 +212,22 @@ def test_two_in_flight_keep_the_queue_fed_where_one_starves(align):
 
 def test_max_in_flight_must_be_positive():
     with pytest.raises(ValueError, match="max_in_flight must be >= 1"):
-        ControlLoop(PointEnv(), LinePolicy(), trigger=make_trigger("sync"), max_in_flight=0)
+        RuntimeConfig(trigger="sync", latency="0", max_in_flight=0)
 
 
-def _warm(trigger, latency, *, warm_start=True, timeout_s=60.0, goal=3.0):
+def _warm(config, latency, *, warm_start=True, timeout_s=60.0, goal=3.0):
     loop = ControlLoop(
         PointEnv(goal=goal),
         LinePolicy(chunk_size=50, speed=0.5),
-        trigger=trigger,
+        dataclasses.replace(config, warm_start=warm_start, warm_start_timeout_s=timeout_s),
         clock=VirtualClock(latency),
-        warm_start=warm_start,
-        warm_start_timeout_s=timeout_s,
     )
     return loop.run_episode(max_ticks=2000)
 
 
 def test_warm_start_computes_the_first_chunk_before_the_episode_clock():
-    cold = _warm(make_trigger("sync"), FixedLatency(0.32), warm_start=False)
-    warm = _warm(make_trigger("sync"), FixedLatency(0.32))
+    cold = _warm(RuntimeConfig(trigger="sync", latency="0"), FixedLatency(0.32), warm_start=False)
+    warm = _warm(RuntimeConfig(trigger="sync", latency="0"), FixedLatency(0.32))
     assert cold.first_wait_ticks == 10 and warm.first_wait_ticks == 0
     # Only the first wait goes: the three later sync waits stay in the episode.
     assert warm.idle_ticks == cold.idle_ticks - 10 == 30
@@ -230,6 +239,8 @@ def test_warm_start_computes_the_first_chunk_before_the_episode_clock():
 
 def test_warm_start_gives_up_on_a_slow_first_chunk_and_the_episode_waits_for_it():
     # 5 s latency, 1 s patience: the episode starts with the request in flight, ~4 s to go.
-    r = _warm(make_trigger("sync"), FixedLatency(5.0), timeout_s=1.0, goal=0.5)
+    r = _warm(
+        RuntimeConfig(trigger="sync", latency="0"), FixedLatency(5.0), timeout_s=1.0, goal=0.5
+    )
     assert r.success and r.inferences == 1
     assert r.first_wait_ticks == 120  # (5 - 1) s at 30 fps

@@ -8,11 +8,11 @@ import pytest
 
 from edgevla.contracts import PolicyUnavailable
 from edgevla.runtime.clocks import WallClock
+from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.inference import ThreadedInference
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.retry import RetrySchedule
 from edgevla.runtime.toy import LinePolicy, PointEnv
-from edgevla.runtime.triggers import make_trigger
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -59,9 +59,11 @@ class Outage:
 def test_outage_holds_the_arm_reconnects_and_never_retries_the_failed_request():
     policy = FlakyPolicy(chunk_size=20, speed=0.5)
     watch = Outage(policy)
-    trigger = make_trigger("latency_aware", initial_latency_s=0.05, margin_s=0.1)
+    config = RuntimeConfig(
+        trigger="latency_aware", latency="wall", initial_latency_s=0.05, margin_s=0.1
+    )
     with ControlLoop(
-        PointEnv(goal=1.0), policy, trigger=trigger, clock=WallClock(), subscribers=[watch]
+        PointEnv(goal=1.0), policy, config, clock=WallClock(), subscribers=[watch]
     ) as loop:
         result = loop.run_episode(max_ticks=300)
     assert result.success and result.reconnects == 1
@@ -83,7 +85,7 @@ def test_unavailable_at_episode_start_is_not_fatal():
             raise PolicyUnavailable("no session yet")
 
     with ControlLoop(
-        PointEnv(goal=0.3), DownAtReset(chunk_size=20), trigger=make_trigger("sync"),
+        PointEnv(goal=0.3), DownAtReset(chunk_size=20), RuntimeConfig(trigger="sync", latency="wall"),
         clock=WallClock(),
     ) as loop:  # fmt: skip
         assert loop.run_episode(max_ticks=120).success
@@ -111,10 +113,9 @@ def test_reset_interrupts_a_reconnect_that_cannot_succeed():
 def test_the_worker_gives_up_after_max_attempts_and_the_episode_fails():
     policy = FlakyPolicy(chunk_size=5)
     policy.down.set()
-    # The loop takes no schedule (yet): the worker uses the one a policy carries, as a
-    # RemotePolicy does.
-    policy.retry = RetrySchedule(0.01, 2.0, 0.02, attempt_timeout_s=0.7, max_attempts=3)
-    loop = ControlLoop(PointEnv(), policy, trigger=make_trigger("sync"), clock=WallClock())
+    retry = RetrySchedule(0.01, 2.0, 0.02, attempt_timeout_s=0.7, max_attempts=3)
+    config = RuntimeConfig(trigger="sync", latency="wall", retry=retry)
+    loop = ControlLoop(PointEnv(), policy, config, clock=WallClock())
     with loop, pytest.raises(RuntimeError, match="gave up after 3 reconnect attempts"):
         loop.run_episode(max_ticks=300)
     assert policy.reconnect_calls == 3 and policy.reconnect_timeouts == [0.7] * 3

@@ -1,11 +1,9 @@
 import pytest
 
-from edgevla.runtime.clocks import VirtualClock
-from edgevla.runtime.latency import FixedLatency
+from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.subscribers import QueueSizeRecorder, plot_queue_size
 from edgevla.runtime.toy import LinePolicy, PointEnv
-from edgevla.runtime.triggers import make_trigger
 
 
 class Log:
@@ -22,12 +20,10 @@ class Log:
 
 
 def run_with(subscribers, trigger="latency_aware"):
-    opts = {"initial_latency_s": 0.32} if trigger == "latency_aware" else {}
     loop = ControlLoop(
         PointEnv(goal=3.0),
         LinePolicy(chunk_size=40),
-        trigger=make_trigger(trigger, **opts),
-        clock=VirtualClock(FixedLatency(0.32)),
+        RuntimeConfig(trigger=trigger, latency="0.32"),
         subscribers=subscribers,
     )
     return loop.run_episode(max_ticks=1000)

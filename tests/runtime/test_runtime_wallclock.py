@@ -6,19 +6,21 @@ import time
 import pytest
 
 from edgevla.runtime.clocks import WallClock
+from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.emulate import LatencyEmulatingPolicy
 from edgevla.runtime.inference import ThreadedInference
 from edgevla.runtime.latency import FixedLatency
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.toy import LinePolicy, PointEnv
-from edgevla.runtime.triggers import make_trigger
 
 
 def test_wall_clock_episode_with_worker_thread_never_blocks_a_tick():
     latency = 0.15  # 4.5 ticks at 30 fps: far longer than a tick
     policy = LatencyEmulatingPolicy(LinePolicy(chunk_size=20, speed=0.5), FixedLatency(latency))
-    trigger = make_trigger("latency_aware", initial_latency_s=latency, margin_s=0.1)
-    with ControlLoop(PointEnv(goal=0.5), policy, trigger=trigger, clock=WallClock()) as loop:
+    config = RuntimeConfig(
+        trigger="latency_aware", latency="wall", initial_latency_s=latency, margin_s=0.1
+    )
+    with ControlLoop(PointEnv(goal=0.5), policy, config, clock=WallClock()) as loop:
         t0 = time.perf_counter()
         r = loop.run_episode(max_ticks=120)
         wall = time.perf_counter() - t0
@@ -36,8 +38,10 @@ def test_wall_clock_warm_start_waits_for_the_first_chunk_before_tick_zero():
     latency = 0.15
     policy = LatencyEmulatingPolicy(LinePolicy(chunk_size=20, speed=0.5), FixedLatency(latency))
     with ControlLoop(
-        PointEnv(goal=0.2), policy, trigger=make_trigger("sync"), clock=WallClock(),
-        warm_start=True,
+        PointEnv(goal=0.2),
+        policy,
+        RuntimeConfig(trigger="sync", latency="wall", warm_start=True),
+        clock=WallClock(),
     ) as loop:  # fmt: skip
         t0 = time.perf_counter()
         r = loop.run_episode(max_ticks=120)
@@ -82,7 +86,9 @@ def test_worker_errors_surface_in_the_control_loop():
             raise RuntimeError("onnx session died")
 
     with (
-        ControlLoop(PointEnv(), Broken(), trigger=make_trigger("sync"), clock=WallClock()) as loop,
+        ControlLoop(
+            PointEnv(), Broken(), RuntimeConfig(trigger="sync", latency="wall"), clock=WallClock()
+        ) as loop,
         pytest.raises(RuntimeError, match="inference worker failed.*onnx session died"),
     ):
         loop.run_episode(max_ticks=30)

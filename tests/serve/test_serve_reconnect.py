@@ -14,10 +14,10 @@ from serve_fakes import SPEC, EchoPolicy, GatedPolicy, make_observation
 from edgevla.contracts import ActionChunk, PolicySpec
 from edgevla.features import STATE_KEY
 from edgevla.runtime.clocks import WallClock
+from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.retry import RetrySchedule
 from edgevla.runtime.toy import PointEnv
-from edgevla.runtime.triggers import make_trigger
 from edgevla.serve import PolicyServer, RemotePolicy, ServerUnavailable, SessionLost
 
 pytestmark = pytest.mark.timeout(60)
@@ -112,10 +112,10 @@ def test_an_episode_starts_holding_the_arm_without_waiting_for_a_dead_server(ser
     client = CountingClient(server.address, retry=SLOW)
     client.connect(timeout=5)
     opens = OpensAt(client)
+    config = RuntimeConfig(trigger="threshold", threshold=0.5, latency="wall", retry=SLOW)
     loop = ControlLoop(
-        PointEnv(tolerance=None), client, trigger=make_trigger("threshold", threshold=0.5),
-        clock=WallClock(), subscribers=[opens],
-    )  # fmt: skip
+        PointEnv(tolerance=None), client, config, clock=WallClock(), subscribers=[opens]
+    )
     with loop:
         first = loop.run_episode(max_ticks=5)
         server.stop(grace=0)

@@ -286,16 +286,13 @@ class RecordingSession:
             keep_failed=expert is None,
             judge=demonstrated if expert is not None else None,
         )
-        runtime = RuntimeConfig(trigger="sync", aggregator="latest_only", latency="0")
-        loop = ControlLoop(
-            env,
-            policy,
-            trigger=runtime.build_trigger(),
-            aggregator=runtime.aggregator,
-            clock=runtime.build_clock(),
-            subscribers=[recorder],
+        runtime = RuntimeConfig(
+            trigger="sync",
+            aggregator="latest_only",
+            latency="0",
             actions_per_chunk=policy.spec.extra.get("n_action_steps"),  # LeRobot's, as eval
         )
+        loop = ControlLoop(env, policy, runtime, subscribers=[recorder])
         return _Rig(loop, recorder, kin, expert)
 
     def _perform(self, rig: _Rig, spec: EpisodeSpec, calib: str, summary: RecordSummary) -> bool:

@@ -78,15 +78,9 @@ def run_episodes(
         with ControlLoop(
             env,
             chunk_policy,
-            trigger=runtime.build_trigger(),
-            aggregator=runtime.aggregator,
+            runtime,
             clock=runtime.build_clock(index),
             subscribers=list(subs),
-            actions_per_chunk=runtime.actions_per_chunk,
-            align=runtime.align,
-            crossfade_min_s=runtime.crossfade_min_s,
-            max_in_flight=runtime.max_in_flight,
-            warm_start=runtime.warm_start,
         ) as loop:
             result = loop.run_episode(
                 max_ticks=max(1, round(max_seconds * fps)),

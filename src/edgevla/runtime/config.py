@@ -37,6 +37,7 @@ class RuntimeConfig:
     # First chunk computed from the reset observation before the episode clock starts (the
     # arm at rest), for every mode alike: episode time then holds only the waits during the task.
     warm_start: bool = False
+    warm_start_timeout_s: float = 60.0  # then the episode starts and waits in-episode as before
     # Wall clock: how the inference worker reconnects to a policy that became unavailable (a
     # server down), and how `edgevla run --server` retries its first connect.
     retry: RetrySchedule = RetrySchedule()
@@ -53,6 +54,10 @@ class RuntimeConfig:
             raise ValueError(f"unknown align {self.align!r}; expected one of: {ALIGNMENTS}")
         if not self.crossfade_min_s >= 0:
             raise ValueError(f"crossfade_min_s must be >= 0 seconds, got {self.crossfade_min_s}")
+        if not self.warm_start_timeout_s > 0:
+            raise ValueError(
+                f"warm_start_timeout_s must be > 0 seconds, got {self.warm_start_timeout_s}"
+            )
         if self.max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {self.max_in_flight}")
         if self.max_in_flight > 1 and self.trigger == "sync":

@@ -131,10 +131,7 @@ class ThreadedInference:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.policy, self.clock, self.workers = policy, clock, int(workers)
-        # Until the loop passes RuntimeConfig.retry: a RemotePolicy's own schedule (the one
-        # `edgevla run --server` built from the same flags), else the defaults.
-        own = getattr(policy, "retry", None)
-        self.retry = retry or (own if isinstance(own, RetrySchedule) else RetrySchedule())
+        self.retry = retry or RetrySchedule()
         self.replaced = 0
         self.outages = 0
         self.reconnects = 0

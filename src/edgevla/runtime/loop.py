@@ -24,15 +24,14 @@ import numpy as np
 from edgevla.contracts import ActionChunk, ChunkPolicy, Environment, PolicyUnavailable
 from edgevla.features import STATE_KEY
 from edgevla.runtime.action_queue import ActionQueue
-from edgevla.runtime.aggregators import Aggregator, crossfade, resolve_aggregator
-from edgevla.runtime.alignment import ALIGNMENTS, align_by_state
+from edgevla.runtime.aggregators import crossfade, resolve_aggregator
+from edgevla.runtime.alignment import align_by_state
 from edgevla.runtime.clocks import Clock, VirtualClock
+from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.inference import Arrival, Inference, make_inference
-from edgevla.runtime.latency import FixedLatency
 from edgevla.runtime.metrics import jerk_rms, period_deviation
 from edgevla.runtime.records import EpisodeResult, EpisodeStart, TickRecord
 from edgevla.runtime.subscribers import notify
-from edgevla.runtime.triggers import Trigger
 
 log = logging.getLogger(__name__)
 
@@ -56,58 +55,43 @@ class _Tally:
 
 
 class ControlLoop:
-    """Runs episodes of `policy` on `env`. The default clock is virtual with zero latency;
-    `loop.clock` may be replaced between episodes (e.g. a virtual clock seeded per episode).
+    """Runs episodes of `policy` on `env`, as `config` (a RuntimeConfig) says: trigger,
+    aggregator, actions per chunk, alignment, cross-fade, requests in flight, warm start.
 
-    `actions_per_chunk` keeps only the first N actions of every chunk (LeRobot's option of
-    the same name). `max_in_flight` > 1 pipelines inference: a new request may go out while
-    earlier ones are computed, when the latency eats so much of a chunk that one inference at
-    a time cannot keep the queue fed (see `plan.py`); the trigger then sees the queue as it
-    will be once the requests in flight land. Call `close()` (or use `with`) to stop a
-    wall-clock inference worker.
+    The clock defaults to the config's (episode 0); pass one to seed it per episode or to run
+    a latency model the config has no name for, and `loop.clock` may be replaced between
+    episodes. Call `close()` (or use `with`) to stop a wall-clock inference worker.
     """
 
     def __init__(
         self,
         env: Environment,
         policy: ChunkPolicy,
+        config: RuntimeConfig,
         *,
-        trigger: Trigger,
-        aggregator: str | Aggregator = "crossfade",
         clock: Clock | None = None,
         subscribers: Iterable[Any] = (),
-        actions_per_chunk: int | None = None,
-        align: str = "state",
-        crossfade_min_s: float = 0.2,
-        max_in_flight: int = 1,
-        warm_start: bool = False,
-        warm_start_timeout_s: float = 60.0,
     ) -> None:
         self.fps = float(env.fps)
-        self.warm_start = bool(warm_start)
-        self.warm_start_timeout_s = float(warm_start_timeout_s)
         if abs(policy.spec.fps - self.fps) > 1e-6:
             raise ValueError(f"policy plans at {policy.spec.fps} fps but env runs at {self.fps}")
         limit = policy.spec.chunk_size
-        self.chunk_size = limit if actions_per_chunk is None else int(actions_per_chunk)
+        apc = config.actions_per_chunk
+        self.chunk_size = limit if apc is None else int(apc)
         if not 1 <= self.chunk_size <= limit:
             raise ValueError(f"actions_per_chunk must be in [1, {limit}], got {self.chunk_size}")
-        if align not in ALIGNMENTS:
-            raise ValueError(f"align must be one of {ALIGNMENTS}, got {align!r}")
-        self.align = align
-        if max_in_flight < 1:
-            raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
-        self.max_in_flight = int(max_in_flight)
-        self.env, self.policy, self.trigger = env, policy, trigger
-        self.aggregator_name, self.aggregate = resolve_aggregator(aggregator)
-        if crossfade_min_s < 0:
-            raise ValueError(f"crossfade_min_s must be >= 0 seconds, got {crossfade_min_s}")
+        self.config = config
+        self.env, self.policy = env, policy
+        self.trigger = config.build_trigger()
+        self.aggregator_name, self.aggregate = resolve_aggregator(config.aggregator)
         # The cross-fade's own promise — no jump where a chunk takes over — also on a short or
         # dry queue: it blends at least this long, from the held target where nothing is queued.
         self.min_blend = (
-            math.ceil(crossfade_min_s * self.fps - 1e-9) if self.aggregate is crossfade else 0
+            math.ceil(config.crossfade_min_s * self.fps - 1e-9)
+            if self.aggregate is crossfade
+            else 0
         )
-        self.clock = clock if clock is not None else VirtualClock(FixedLatency(0.0))
+        self.clock = clock if clock is not None else config.build_clock()
         self.subscribers = list(subscribers)
         self._inference: Inference | None = None
 
@@ -128,7 +112,9 @@ class ControlLoop:
             )
         if self._inference is None or self._inference.clock is not self.clock:
             self.close()  # the clock was swapped (e.g. one seeded per episode): new runner
-            self._inference = make_inference(self.policy, self.clock, self.fps, self.max_in_flight)
+            self._inference = make_inference(
+                self.policy, self.clock, self.fps, self.config.max_in_flight, self.config.retry
+            )
         inference = self._inference
         inference.reset()
         obs = self.env.reset(**reset_options)
@@ -140,7 +126,7 @@ class ControlLoop:
         queue = ActionQueue(self.policy.spec.action_dim)
         notify(self.subscribers, "on_episode_start", self._start(obs))
         tally, success_since = _Tally(), None
-        if self.warm_start:
+        if self.config.warm_start:
             self._warm_start(inference, obs, queue, tally, target)
         t0 = deadline = self.clock.now()
         for tick in range(max_ticks):
@@ -223,12 +209,13 @@ class ControlLoop:
         inference.submit(obs, 0)
         tally.held_at_request[0] = 0
         tally.requests += 1
-        arrivals = inference.wait_before_start(self.warm_start_timeout_s)
+        arrivals = inference.wait_before_start(self.config.warm_start_timeout_s)
         for arrival in arrivals:
             self._merge(arrival, 0, queue, tally, target, inference.in_flight_ticks)
         if not arrivals:
             log.warning(
-                "warm start: no chunk after %.0f s, starting without", self.warm_start_timeout_s
+                "warm start: no chunk after %.0f s, starting without",
+                self.config.warm_start_timeout_s,
             )
 
     def _projected(self, queued: int, in_flight: list[int], tick: int) -> tuple[int, bool]:
@@ -237,10 +224,10 @@ class ControlLoop:
         One in flight: the queue as it is, and nothing more until it lands. Pipelined: a
         request made at tick r will cover up to tick r + chunk_size, so the queue is projected
         to that point and a new request goes out only when even the projection runs short."""
-        if self.max_in_flight == 1 or not in_flight:
+        if self.config.max_in_flight == 1 or not in_flight:
             return queued, bool(in_flight)
         covered = max(queued, max(r + self.chunk_size - tick for r in in_flight))
-        return covered, len(in_flight) >= self.max_in_flight
+        return covered, len(in_flight) >= self.config.max_in_flight
 
     def _merge(
         self,
@@ -276,14 +263,16 @@ class ControlLoop:
         held = tally.idle - tally.held_at_request.pop(arrival.request_tick)
         actions = chunk.actions[: self.chunk_size]
         start = chunk.timestep + held
-        if self.align == "state":
+        if self.config.align == "state":
             # A feasible schedule (a chunk outlasts the next inference plus the trigger's
             # reserve) must not run dry because alignment moved forward; see alignment.py.
             reserve = self.trigger.reserve(self.chunk_size, self.fps)
             steady = len(actions) - math.ceil(arrival.latency_s * self.fps - 1e-9)
             fresh = len(actions) - max(0, tick - start)  # left after time alignment
             ahead = max(0, fresh - reserve) if steady >= reserve else None
-            if self.max_in_flight > 1 and in_flight:  # the next chunk is due min(r) + reserve
+            if (
+                self.config.max_in_flight > 1 and in_flight
+            ):  # the next chunk is due min(r) + reserve
                 ahead = max(0, fresh - max(0, min(in_flight) + reserve - tick))
             start = align_by_state(actions, start, tick, last_target, max_ahead=ahead)
         report = queue.merge(

@@ -22,17 +22,16 @@ toy world, with latencies drawn from the model — the same code as a real run, 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from functools import partial
 from typing import Any
 
 from edgevla.runtime.clocks import VirtualClock
+from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.latency import LatencyModel
 from edgevla.runtime.loop import ControlLoop
 from edgevla.runtime.records import TickRecord
 from edgevla.runtime.toy import LinePolicy, PointEnv
-from edgevla.runtime.triggers import LatencyAwareTrigger, Trigger, make_trigger
+from edgevla.runtime.triggers import LatencyAwareTrigger
 
 EPS = 1e-9
 PIPELINE_HINT_MAX = 4  # suggest pipelining only up to this many requests in flight
@@ -174,16 +173,17 @@ def plan(
     ticks = max(1, round(episode_s * fps))
     estimates = tuple(
         _simulate(
-            partial(make_trigger, name, **opts),
+            RuntimeConfig(
+                trigger=name, aggregator="latest_only", latency="wall", max_in_flight=k_, **opts
+            ),
             latency,
             fps,
             actions_per_chunk,
             ticks,
             episodes,
             seed,
-            in_flight,
         )
-        for name, opts, in_flight in triggers
+        for name, opts, k_ in triggers
     )
     report = FeasibilityReport(
         latency=latency.describe(),
@@ -233,34 +233,31 @@ class _LateChunks:
 
 
 def _simulate(
-    make: Callable[[], Trigger],
+    runtime: RuntimeConfig,
     latency: LatencyModel,
     fps: float,
     apc: int,
     ticks: int,
     episodes: int,
     seed: int,
-    max_in_flight: int = 1,
 ) -> ModeEstimate:
-    """Run `episodes` timing-only episodes (the toy never succeeds) with a fresh trigger each."""
+    """Run `episodes` timing-only episodes (the toy never succeeds), each with a fresh loop
+    (a fresh trigger) on a virtual clock of `latency` seeded by the episode."""
     idle = starved = inferences = 0
     late = _LateChunks()
     for i in range(episodes):
-        trigger: Trigger = make()
         loop = ControlLoop(
             PointEnv(fps=fps, tolerance=None),
             LinePolicy(chunk_size=apc, fps=fps),
-            trigger=trigger,
-            aggregator="latest_only",
+            runtime,
             clock=VirtualClock(latency, seed=seed + i),
             subscribers=[late],
-            max_in_flight=max_in_flight,
         )
         result = loop.run_episode(max_ticks=ticks)
         idle, starved = idle + result.idle_ticks, starved + result.starved_ticks
         inferences += result.inferences
     return ModeEstimate(
-        trigger=trigger.name,
+        trigger=runtime.trigger,
         inferences_per_episode=inferences / episodes,
         idle_ticks_per_episode=idle / episodes,
         starved_ticks_per_episode=starved / episodes,
