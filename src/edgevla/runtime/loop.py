@@ -53,6 +53,37 @@ class _Tally:
     commanded: list[np.ndarray] = field(default_factory=list)
     starts: list[float] = field(default_factory=list)  # clock time at each tick start
 
+    def count(self, idle: bool, starved: bool, outage: bool) -> None:
+        self.idle, self.starved, self.outage = (
+            self.idle + idle,
+            self.starved + starved,
+            self.outage + outage,
+        )
+
+
+@dataclass
+class _Episode:
+    """What one episode carries from tick to tick."""
+
+    inference: Inference
+    queue: ActionQueue
+    obs: dict[str, Any]  # the newest observation: the next request is computed from it
+    target: np.ndarray  # the last commanded target: held while nothing is queued
+    tally: _Tally = field(default_factory=_Tally)
+    success_since: int | None = None
+    t0: float = 0.0  # clock time of tick 0
+
+    def settled(self, tick: int, settle_ticks: int) -> bool:
+        return self.success_since is not None and tick - self.success_since >= settle_ticks
+
+    def track_outage(self, arrived: bool) -> None:
+        """From a failed request until the next chunk lands, idle ticks are outage ticks."""
+        inference, tally = self.inference, self.tally
+        if inference.unavailable or inference.outages != tally.outages_seen:
+            tally.recovering, tally.outages_seen = True, inference.outages
+        elif arrived:
+            tally.recovering = False
+
 
 class ControlLoop:
     """Runs episodes of `policy` on `env`, as `config` (a RuntimeConfig) says: trigger,
@@ -110,108 +141,100 @@ class ControlLoop:
             raise ValueError(
                 f"need max_ticks >= 1, settle_ticks >= 0; got {max_ticks}, {settle_ticks}"
             )
+        ep = self._begin(reset_options)
+        deadline = ep.t0
+        for tick in range(max_ticks):
+            if not self._tick(ep, tick, stop_when) or ep.settled(tick, settle_ticks):
+                break
+            deadline = max(deadline + 1.0 / self.fps, self.clock.now())
+            self.clock.wait_until(deadline)
+        success = ep.settled(len(ep.tally.commanded) - 1, settle_ticks)
+        completion = (ep.success_since + 1) / self.fps if success else None  # type: ignore[operator]
+        result = self._result(ep.tally, completion)
+        notify(self.subscribers, "on_episode_end", result)
+        return result
+
+    def _begin(self, reset_options: dict[str, Any]) -> _Episode:
+        """Reset the inference runner, the environment and the policy; warm start if asked."""
         if self._inference is None or self._inference.clock is not self.clock:
             self.close()  # the clock was swapped (e.g. one seeded per episode): new runner
             self._inference = make_inference(
                 self.policy, self.clock, self.fps, self.config.max_in_flight, self.config.retry
             )
-        inference = self._inference
-        inference.reset()
+        self._inference.reset()
         obs = self.env.reset(**reset_options)
         try:
             self.policy.reset()
         except PolicyUnavailable as e:  # a remote policy: the first request reconnects
             log.warning("policy unavailable at episode start, will reconnect: %s", e)
-        target = _state_of(obs)
-        queue = ActionQueue(self.policy.spec.action_dim)
-        notify(self.subscribers, "on_episode_start", self._start(obs))
-        tally, success_since = _Tally(), None
-        if self.config.warm_start:
-            self._warm_start(inference, obs, queue, tally, target)
-        t0 = deadline = self.clock.now()
-        for tick in range(max_ticks):
-            tally.starts.append(self.clock.now() - t0)
-            # Merge what landed first, so the trigger sees the queue this tick will pop from.
-            arrivals = inference.poll(tick)
-            stale = sum(
-                self._merge(a, tick, queue, tally, target, inference.in_flight_ticks)
-                for a in arrivals
-            )
-            queue_size, saturated = self._projected(len(queue), inference.in_flight_ticks, tick)
-            requested = self.trigger.should_request(
-                queue_size=queue_size,
-                chunk_size=self.chunk_size,
-                in_flight=saturated,
-                fps=self.fps,
-            )
-            if requested:
-                inference.submit(obs, tick)
-                tally.held_at_request[tick] = tally.idle
-                tally.requests += 1
-                now = inference.poll(tick)  # a zero-latency chunk is usable at once
-                stale += sum(
-                    self._merge(a, tick, queue, tally, target, inference.in_flight_ticks)
-                    for a in now
-                )
-                arrivals += now
-            if inference.unavailable or inference.outages != tally.outages_seen:
-                tally.recovering, tally.outages_seen = True, inference.outages
-            elif arrivals:
-                tally.recovering = False
-            action = queue.pop(tick)
-            if stop_when is not None and stop_when():
-                tally.starts.pop()  # this tick never ran
-                break
-            idle = action is None
-            outage = idle and tally.recovering
-            starved = idle and bool(tally.latencies) and not self.trigger.blocking and not outage
-            tally.idle, tally.starved = tally.idle + idle, tally.starved + starved
-            tally.outage += outage
-            target = target if idle else action
-            seen, (obs, info) = obs, self.env.step(target)
-            if "success" not in info:
-                raise KeyError(f"env.step info must have 'success'; got keys {sorted(info)}")
-            tally.commanded.append(target)
-            record = TickRecord(
-                tick=tick, time_s=tally.starts[-1], observation=seen, action=target, info=info,
-                queue_size=len(queue), requested=requested, arrived=len(arrivals),
-                stale_dropped=stale, idle=idle, starved=starved, outage=outage,
-            )  # fmt: skip
-            notify(self.subscribers, "on_tick", record)
-            if not info["success"]:
-                success_since = None
-            elif success_since is None:
-                success_since = tick
-            if success_since is not None and tick - success_since >= settle_ticks:
-                break
-            deadline = max(deadline + 1.0 / self.fps, self.clock.now())
-            self.clock.wait_until(deadline)
-        success = (
-            success_since is not None and len(tally.commanded) - 1 - success_since >= settle_ticks
+        ep = _Episode(
+            self._inference, ActionQueue(self.policy.spec.action_dim), obs, _state_of(obs)
         )
-        result = self._result(tally, (success_since + 1) / self.fps if success else None)
-        notify(self.subscribers, "on_episode_end", result)
-        return result
+        notify(self.subscribers, "on_episode_start", self._start(obs))
+        if self.config.warm_start:
+            self._warm_start(ep)
+        ep.t0 = self.clock.now()
+        return ep
 
-    def _warm_start(
-        self,
-        inference: Inference,
-        obs: dict[str, Any],
-        queue: ActionQueue,
-        tally: _Tally,
-        target: np.ndarray,
-    ) -> None:
+    def _tick(self, ep: _Episode, tick: int, stop_when: Callable[[], bool] | None) -> bool:
+        """One control tick: merge what landed (so the trigger sees the queue this tick pops
+        from), maybe request, pop or hold, step, tell the subscribers. False: stopped first."""
+        ep.tally.starts.append(self.clock.now() - ep.t0)
+        arrivals, stale = self._receive(ep, tick)
+        queue_size, saturated = self._projected(len(ep.queue), ep.inference.in_flight_ticks, tick)
+        requested = self.trigger.should_request(
+            queue_size=queue_size, chunk_size=self.chunk_size, in_flight=saturated, fps=self.fps
+        )
+        if requested:
+            ep.inference.submit(ep.obs, tick)
+            ep.tally.held_at_request[tick] = ep.tally.idle
+            ep.tally.requests += 1
+            now, more_stale = self._receive(ep, tick)  # a zero-latency chunk is usable at once
+            arrivals, stale = arrivals + now, stale + more_stale
+        ep.track_outage(bool(arrivals))
+        action = ep.queue.pop(tick)
+        if stop_when is not None and stop_when():
+            ep.tally.starts.pop()  # this tick never ran
+            return False
+        idle = action is None
+        outage = idle and ep.tally.recovering
+        starved = idle and bool(ep.tally.latencies) and not self.trigger.blocking and not outage
+        ep.tally.count(idle, starved, outage)
+        ep.target = ep.target if idle else action
+        seen, (ep.obs, info) = ep.obs, self.env.step(ep.target)
+        if "success" not in info:
+            raise KeyError(f"env.step info must have 'success'; got keys {sorted(info)}")
+        ep.tally.commanded.append(ep.target)
+        record = TickRecord(
+            tick=tick, time_s=ep.tally.starts[-1], observation=seen, action=ep.target, info=info,
+            queue_size=len(ep.queue), requested=requested, arrived=len(arrivals),
+            stale_dropped=stale, idle=idle, starved=starved, outage=outage,
+        )  # fmt: skip
+        notify(self.subscribers, "on_tick", record)
+        if not info["success"]:
+            ep.success_since = None
+        elif ep.success_since is None:
+            ep.success_since = tick
+        return True
+
+    def _receive(self, ep: _Episode, tick: int) -> tuple[list[Arrival], int]:
+        """The chunks that landed by `tick`, merged into the queue; and their stale actions."""
+        arrivals = ep.inference.poll(tick)
+        stale = sum(self._merge(a, tick, ep, ep.inference.in_flight_ticks) for a in arrivals)
+        return arrivals, stale
+
+    def _warm_start(self, ep: _Episode) -> None:
         """Compute the first chunk before the episode's clock starts, from the reset
         observation (the arm is at rest and nothing moves meanwhile), so no mode starts with a
         wait: what is left to compare is the waiting during the task. Gives up after
         `warm_start_timeout_s` (a server that is down): the request stays in flight and the
         episode starts waiting for it as without a warm start."""
-        inference.submit(obs, 0)
-        tally.held_at_request[0] = 0
-        tally.requests += 1
-        arrivals = inference.wait_before_start(self.config.warm_start_timeout_s)
+        ep.inference.submit(ep.obs, 0)
+        ep.tally.held_at_request[0] = 0
+        ep.tally.requests += 1
+        arrivals = ep.inference.wait_before_start(self.config.warm_start_timeout_s)
         for arrival in arrivals:
-            self._merge(arrival, 0, queue, tally, target, inference.in_flight_ticks)
+            self._merge(arrival, 0, ep, ep.inference.in_flight_ticks)
         if not arrivals:
             log.warning(
                 "warm start: no chunk after %.0f s, starting without",
@@ -229,15 +252,7 @@ class ControlLoop:
         covered = max(queued, max(r + self.chunk_size - tick for r in in_flight))
         return covered, len(in_flight) >= self.config.max_in_flight
 
-    def _merge(
-        self,
-        arrival: Arrival,
-        tick: int,
-        queue: ActionQueue,
-        tally: _Tally,
-        last_target: np.ndarray,
-        in_flight: list[int],
-    ) -> int:
+    def _merge(self, arrival: Arrival, tick: int, ep: _Episode, in_flight: list[int]) -> int:
         """Queue an arrived chunk; returns how many of its actions were stale.
 
         A chunk is aligned by progress, not by the clock: actions[i] is what to command after
@@ -250,7 +265,7 @@ class ControlLoop:
         land: the trigger's reserve after it, or — pipelined — until the earliest request
         still in flight is due.
         """
-        chunk = arrival.chunk
+        chunk, tally, last_target = arrival.chunk, ep.tally, ep.target
         if chunk.timestep != arrival.request_tick:
             raise ValueError(
                 f"policy returned a chunk for tick {chunk.timestep}, requested for tick "
@@ -275,7 +290,7 @@ class ControlLoop:
             ):  # the next chunk is due min(r) + reserve
                 ahead = max(0, fresh - max(0, min(in_flight) + reserve - tick))
             start = align_by_state(actions, start, tick, last_target, max_ahead=ahead)
-        report = queue.merge(
+        report = ep.queue.merge(
             ActionChunk(actions, start), tick, self.aggregate,
             min_blend=self.min_blend, hold=last_target,
         )  # fmt: skip
