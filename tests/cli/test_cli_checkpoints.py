@@ -1,17 +1,11 @@
 """Every command's `--policy` takes a learned checkpoint: a tiny ACT trained by `edgevla train`
 on a synthetic dataset with the sim's cameras, and a tiny random SmolVLA, through eval,
-select, run, bench async and serve (with `run --server` completing a sim episode against it).
+select, run and bench async (serve and `run --server`: tests/serve/test_serve_cli.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -88,40 +82,3 @@ def test_bench_async_runs_a_checkpoint(checkpoint, tmp_path, capsys):
     assert main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     assert len(results["modes"]) == 2
-
-
-def _serve(policy: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edgevla.cli", "serve", "--port", "0", "--policy", str(policy)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    lines, deadline = [], time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        found = re.search(r"serving .* on (127\.0\.0\.1:\d+)", line)
-        if found:
-            return proc, found.group(1)
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise AssertionError("server did not start:\n" + "".join(lines))
-
-
-def test_run_against_a_server_of_a_checkpoint_completes_a_sim_episode(checkpoint, tmp_path):
-    proc, address = _serve(checkpoint)
-    try:
-        out = tmp_path / "remote"
-        # 3 s on the wall clock: long enough for a tiny SmolVLA's first chunk on a busy machine
-        argv = ["run", "--server", address, "--trigger", "sync", "--max-seconds", "3"]
-        assert main([*argv, "--out", str(out)]) == 0
-        episode = json.loads((out / "results.json").read_text())["episodes"][0]
-        assert episode["ticks"] == 90 and episode["chunks_received"] >= 1
-    finally:
-        proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, output
-    assert "opened: policy=" in output and "closed: 1 ok" in output

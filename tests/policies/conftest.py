@@ -15,34 +15,15 @@ from safetensors.torch import save_file
 
 from edgevla.policies.act import ACTConfig, ACTPolicy
 from edgevla.policies.resnet import FrozenBatchNorm2d
-from edgevla.policies.types import FeatureType, NormalizationMode, PolicyFeature
+from edgevla.policies.testing import tiny_act_config
+from edgevla.policies.types import NormalizationMode, PolicyFeature
 
 H, W = 48, 64
 CAMERAS = ("top", "gripper")
 
 
 def _tiny_config(**overrides: Any) -> ACTConfig:
-    inputs = {
-        f"observation.images.{c}": PolicyFeature(FeatureType.VISUAL, (3, H, W)) for c in CAMERAS
-    }
-    inputs["observation.state"] = PolicyFeature(FeatureType.STATE, (6,))
-    kwargs: dict[str, Any] = dict(
-        input_features=inputs,
-        output_features={"action": PolicyFeature(FeatureType.ACTION, (6,))},
-        chunk_size=5,
-        n_action_steps=5,
-        dim_model=32,
-        n_heads=4,
-        dim_feedforward=64,
-        n_encoder_layers=1,
-        n_decoder_layers=1,
-        n_vae_encoder_layers=1,
-        latent_dim=8,
-        pretrained_backbone_weights=None,
-        device="cpu",
-    )
-    kwargs.update(overrides)
-    return ACTConfig(**kwargs)
+    return tiny_act_config(CAMERAS, (H, W), **{"chunk_size": 5, "n_action_steps": 5, **overrides})
 
 
 def _random_stats(seed: int = 0) -> dict[str, dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -27,7 +28,7 @@ def _start_cli(*args: str) -> tuple[subprocess.Popen, str]:
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # a checkpoint loads torch first
     lines = []
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
@@ -73,3 +74,26 @@ def test_cli_rejects_bad_arguments_with_one_line(tmp_path):
     ]:
         done = subprocess.run(run + extra, capture_output=True, text=True, timeout=30)
         assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("kind", ["act", "smolvla"])
+def test_run_against_a_server_of_a_checkpoint_completes_a_sim_episode(kind, tmp_path):
+    from edgevla.cli import main
+    from edgevla.policies import testing
+
+    make = {"act": testing.tiny_act_checkpoint, "smolvla": testing.tiny_smolvla_checkpoint}
+    checkpoint = make[kind](tmp_path / "ckpt" / "pretrained_model")
+    proc, address = _start_cli("--policy", str(checkpoint))
+    try:
+        out = tmp_path / "remote"
+        # 3 s on the wall clock: long enough for a tiny SmolVLA's first chunk on a busy machine
+        argv = ["run", "--server", address, "--trigger", "sync", "--max-seconds", "3"]
+        assert main([*argv, "--out", str(out)]) == 0
+        episode = json.loads((out / "results.json").read_text())["episodes"][0]
+        assert episode["ticks"] == 90 and episode["chunks_received"] >= 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "opened: policy=ckpt" in output and "closed: 1 ok" in output

@@ -45,6 +45,33 @@ def _stats(cameras: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     return {STATE_KEY: vector, ACTION_KEY: vector, **{image_key(c): image for c in cameras}}
 
 
+def tiny_act_config(
+    cameras: tuple[str, ...] = CAMERAS,
+    image: tuple[int, int] = (48, 64),
+    **overrides: Any,
+):  # -> ACTConfig
+    """ACT at test size: ResNet-18 from scratch, 1+1 layers, width 32; fields in `overrides`
+    (LeRobot's names) replace these."""
+    from edgevla.policies.act import ACTConfig
+
+    fields: dict[str, Any] = {
+        "input_features": _features(cameras, image),
+        "output_features": {ACTION_KEY: PolicyFeature(FeatureType.ACTION, (NUM_JOINTS,))},
+        "chunk_size": 10,
+        "n_action_steps": 10,
+        "dim_model": 32,
+        "n_heads": 4,
+        "dim_feedforward": 64,
+        "n_encoder_layers": 1,
+        "n_decoder_layers": 1,
+        "n_vae_encoder_layers": 1,
+        "latent_dim": 8,
+        "pretrained_backbone_weights": None,
+        "device": "cpu",
+    }
+    return ACTConfig(**{**fields, **overrides})
+
+
 def tiny_act_checkpoint(
     directory: str | Path,
     *,
@@ -53,24 +80,10 @@ def tiny_act_checkpoint(
     chunk_size: int = 10,
     seed: int = 0,
 ) -> Path:
-    """A random ACT (ResNet-18 from scratch, 1+1 layers, width 32) saved under `directory`."""
-    from edgevla.policies.act import ACTConfig, ACTPolicy
+    """A random tiny ACT (`tiny_act_config`) saved under `directory`."""
+    from edgevla.policies.act import ACTPolicy
 
-    config = ACTConfig(
-        input_features=_features(cameras, image),
-        output_features={ACTION_KEY: PolicyFeature(FeatureType.ACTION, (NUM_JOINTS,))},
-        chunk_size=chunk_size,
-        n_action_steps=chunk_size,
-        dim_model=32,
-        n_heads=4,
-        dim_feedforward=64,
-        n_encoder_layers=1,
-        n_decoder_layers=1,
-        n_vae_encoder_layers=1,
-        latent_dim=8,
-        pretrained_backbone_weights=None,
-        device="cpu",
-    )
+    config = tiny_act_config(cameras, image, chunk_size=chunk_size, n_action_steps=chunk_size)
     torch.manual_seed(seed)
     return save_pretrained(ACTPolicy(config, _stats(cameras)).eval(), directory)
 
