@@ -55,19 +55,20 @@ def run_async_bench(
             bar.update(1)
 
         runs = run_modes(config, policy, workers=workers, on_episode=tick)
+    data = {
+        "config": config_to_dict(config),
+        "latency": config.base_runtime().latency_model().describe(),
+        "modes": [_mode_json(run) for run in runs],
+    }
+    write_json(data, out / "results.json")  # the episodes first: the hours of work are kept
     plans = feasibility(config, runs, policy.spec.chunk_size)
     feasible = {}
     for run in runs:
         report = plans[run.runtime.actions_per_chunk or policy.spec.chunk_size]
         feasible[run.mode] = report.feasible and report.feasible_p99
     checks = acceptance(runs, feasible)
-    data = {
-        "config": config_to_dict(config),
-        "latency": config.base_runtime().latency_model().describe(),
-        "feasibility": {str(n): p.to_dict() for n, p in plans.items()},
-        "modes": [_mode_json(run) for run in runs],
-        "acceptance": checks,
-    }
+    data["feasibility"] = {str(n): p.to_dict() for n, p in plans.items()}
+    data["acceptance"] = checks
     write_json(data, out / "results.json")
     images = _plots(runs, config.fps, out)
     (out / "results.md").write_text(_markdown(config, data, runs, plans, checks, images))
