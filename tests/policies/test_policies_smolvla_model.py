@@ -16,7 +16,7 @@ from edgevla.policies.smolvla import (
     build_word_tokenizer,
 )
 from edgevla.policies.smolvla.attention import make_att_2d_masks
-from edgevla.policies.smolvla.expert import patch_position_ids
+from edgevla.policies.smolvla.patches import patch_position_ids
 from edgevla.policies.smolvla.preprocess import prepare_image, resize_with_pad
 from edgevla.policies.smolvla.testing import tiny_config, tiny_vlm_config
 

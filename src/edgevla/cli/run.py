@@ -51,7 +51,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from edgevla.features import DEFAULT_TASK
     from edgevla.robots import ENV_HELP
     from edgevla.runtime.aggregators import AGGREGATORS
-    from edgevla.runtime.retry import RetrySchedule
     from edgevla.runtime.triggers import TRIGGERS
 
     parser.add_argument("--server", metavar="HOST:PORT", help="policy server (else in-process)")
@@ -102,6 +101,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot-queue", type=Path, help="save the queue-size plot (PNG)")
     parser.add_argument("--out", type=Path, help="write config.json and results.json here")
+    _add_server_arguments(parser)
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="run the control thread under SCHED_FIFO with a 1 ms GIL switch interval (needs "
+        "CAP_SYS_NICE; keeps the period within ~1 ms on a loaded CPU)",
+    )
+    parser.add_argument(
+        "--worker-priority",
+        type=int,
+        default=None,
+        help="with --realtime: run in-process inference under SCHED_FIFO at this priority (< 50);"
+        " only for policies that hold the GIL while computing",
+    )
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING"])
+
+
+def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """How `--server` is reached and how it is reconnected to (one RetrySchedule)."""
+    from edgevla.runtime.retry import RetrySchedule
+
     parser.add_argument("--token-file", type=Path, help="bearer token for the server")
     parser.add_argument("--tls-ca", type=Path, help="CA certificate (PEM) of the server")
     parser.add_argument("--connect-timeout", type=float, default=10.0)
@@ -124,20 +144,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --server: fail the episode after N reconnect attempts (default: hold the "
         "arm until the server is back)",
     )
-    parser.add_argument(
-        "--realtime",
-        action="store_true",
-        help="run the control thread under SCHED_FIFO with a 1 ms GIL switch interval (needs "
-        "CAP_SYS_NICE; keeps the period within ~1 ms on a loaded CPU)",
-    )
-    parser.add_argument(
-        "--worker-priority",
-        type=int,
-        default=None,
-        help="with --realtime: run in-process inference under SCHED_FIFO at this priority (< 50);"
-        " only for policies that hold the GIL while computing",
-    )
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING"])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -113,7 +113,7 @@ class SmolVLAPolicy(nn.Module):
 
     @property
     def patch_positions(self) -> str:
-        """How SigLIP patches map to position embeddings (expert.PATCH_POSITION_RULES).
+        """How SigLIP patches map to position embeddings (patches.PATCH_POSITION_RULES).
 
         "exact" (ids 0 ... n-1), as LeRobot >= 0.5 runs and as LeRobot 0.4 runs a bf16 VLM, is
         the default. "transformers-4.57-float32" reproduces LeRobot 0.4 with a float32 VLM
