@@ -130,7 +130,7 @@ def plan(
     `max_chunk_size`: the most actions the policy produces (its trained chunk size; default
     `actions_per_chunk`, i.e. the chunk cannot grow). `threshold`: also simulate LeRobot's
     fixed `chunk_size_threshold` trigger at this value. `max_in_flight`: the most requests the
-    inference device runs at once (`ControlLoop(max_in_flight=...)`); the recommendation uses
+    inference device runs at once (`RuntimeConfig(max_in_flight=...)`); the recommendation uses
     no more of them than it needs.
     """
     if (
