@@ -26,6 +26,10 @@ def test_bench_async_on_a_two_episode_subset_writes_md_json_and_plots(tmp_path, 
     assert sync["summary"]["all"]["episodes"] == 2
     assert [e["set"] for e in sync["episodes"]] == ["test", "validation"]
     assert sync["summary"]["test"]["success_rate"] == 1.0
+    # The scripted expert: one grasp, no drop, time in every phase (sync waits in reach).
+    first = sync["episodes"][0]
+    assert first["grasp_attempts"] == 1 and first["drops"] == 0
+    assert first["transport_s"] > 0 and sync["phases"]["reach_wait_s"] > 0
     assert fade["runtime"]["trigger"] == "latency_aware" and fade["runtime"]["align"] == "state"
     assert data["feasibility"]["100"]["feasible"] is True
     check = next(c for c in data["acceptance"] if c["mode"] == "latency_aware+crossfade")
@@ -34,6 +38,7 @@ def test_bench_async_on_a_two_episode_subset_writes_md_json_and_plots(tmp_path, 
     assert config["latency"] == "0.32" and config["episodes_per_set"] == 1
     md = (out / "results.md").read_text()
     assert "![queue_sync.png](queue_sync.png)" in md and "feasible     yes" in md
+    assert "## Where the time goes (phase split)" in md and "transport s (wait)" in md
     for name in ("queue_sync.png", "queue_latency_aware_crossfade.png", "trajectories.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from edgevla.contracts import ChunkPolicy, Environment
 from edgevla.evaluate.modes import DEFAULT_MODES, parse_mode
 from edgevla.evaluate.parallel import EpisodeRunner, ShardResult, shards_of
+from edgevla.evaluate.phases import PhaseSplit
 from edgevla.evaluate.protocol import default_split, evaluation_starts
 from edgevla.evaluate.summary import Summary, paired_completion, summarize
 from edgevla.runtime.config import RuntimeConfig
@@ -84,11 +85,13 @@ class AsyncBenchConfig:
 
 @dataclass
 class ModeRun:
-    """One mode's episodes, by set, plus the queue recording of its first episode."""
+    """One mode's episodes and their phase splits, by set, plus the queue recording of its
+    first episode."""
 
     mode: str
     runtime: RuntimeConfig
     results: dict[str, list[EpisodeResult]] = field(default_factory=dict)
+    phases: dict[str, list[PhaseSplit]] = field(default_factory=dict)
     queue: QueueSizeRecorder = field(default_factory=QueueSizeRecorder)
 
     def all_results(self) -> list[EpisodeResult]:
@@ -115,7 +118,12 @@ def run_modes(
         first = 0
         for set_name, set_starts in starts.items():
             shards += shards_of(
-                run.runtime, set_starts, config.max_seconds, first=first, record_queue=True
+                run.runtime,
+                set_starts,
+                config.max_seconds,
+                first=first,
+                record_queue=True,
+                record_phases=True,
             )
             tags += [(run, set_name)] * len(set_starts)
             first += len(set_starts)
@@ -123,6 +131,7 @@ def run_modes(
     def finished(i: int, shard: ShardResult) -> None:
         run, set_name = tags[i]
         run.results.setdefault(set_name, []).extend(shard.results)
+        run.phases.setdefault(set_name, []).extend(shard.phases)
         if shard.queue is not None:
             run.queue = shard.queue
         for offset, result in enumerate(shard.results):

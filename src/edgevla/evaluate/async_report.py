@@ -18,6 +18,7 @@ from edgevla.evaluate.async_bench import (
     run_modes,
 )
 from edgevla.evaluate.modes import slug
+from edgevla.evaluate.phases import PHASES, summarize_phases
 from edgevla.evaluate.report import (
     acceptance_lines,
     markdown_table,
@@ -112,8 +113,9 @@ def _mode_json(run: ModeRun) -> dict[str, Any]:
 
     summaries = {"all": run.summary().to_dict()}
     summaries.update({name: run.summary(name).to_dict() for name in run.results})
+    phases = {name: [p.as_dict() for p in splits] for name, splits in run.phases.items()}
     episodes = [
-        {"set": name, "episode": i, **result.summary()}
+        {"set": name, "episode": i, **result.summary(), **_at(phases.get(name, []), i)}
         for name, results in run.results.items()
         for i, result in enumerate(results)
     ]
@@ -121,8 +123,26 @@ def _mode_json(run: ModeRun) -> dict[str, Any]:
         "mode": run.mode,
         "runtime": config_to_dict(run.runtime),
         "summary": summaries,
+        "phases": summarize_phases([p for splits in run.phases.values() for p in splits]),
         "episodes": episodes,
     }
+
+
+def _at(rows: list[dict[str, Any]], i: int) -> dict[str, Any]:
+    """Episode i's phase split, without its duplicate `success`."""
+    return {k: v for k, v in rows[i].items() if k != "success"} if i < len(rows) else {}
+
+
+def _phase_table(runs: list[ModeRun]) -> list[str]:
+    """Where each mode's time goes: median seconds per phase (wait in brackets) over its
+    successful episodes; grasp attempts and drops per episode over all."""
+    headers = ["mode", *(f"{p} s (wait)" for p in PHASES), "grasp attempts / ep", "drops / ep"]
+    body = []
+    for run in runs:
+        s = summarize_phases([p for splits in run.phases.values() for p in splits])
+        cells = [f"{s[f'{p}_s']:.2f} ({s[f'{p}_wait_s']:.2f})" for p in PHASES]
+        body.append([f"`{run.mode}`", *cells, f"{s['grasp_attempts']:.2f}", f"{s['drops']:.2f}"])
+    return [markdown_table(headers, body)]
 
 
 def _plots(runs: list[ModeRun], fps: float, out: Path) -> list[str]:
@@ -165,6 +185,15 @@ def _markdown(config, data, runs, plans, checks, images) -> str:
         "targets (units/s³), mean per episode; starved ticks: total over all episodes.",
         "",
         markdown_table(summary_headers(config.sets), summary_rows(summaries)),
+        "",
+        "## Where the time goes (phase split)",
+        "",
+        "Median seconds per phase over the successful episodes, the part spent waiting for "
+        "inference in brackets (reach: until the gripper first closes; grasp: until the bag "
+        "is held; transport: until it is last released; release: until success); grasp "
+        "attempts and drops (the bag leaving the jaws before the final release) per episode.",
+        "",
+        *_phase_table(runs),
         "",
         "## Acceptance (each async mode against sync)",
         "",

@@ -17,6 +17,7 @@ from typing import Any
 
 from edgevla.contracts import ActionChunk, ChunkPolicy, Environment, Observation
 from edgevla.evaluate.episodes import run_episodes
+from edgevla.evaluate.phases import PhaseRecorder, PhaseSplit
 from edgevla.robots import make_env
 from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.records import EpisodeResult
@@ -50,6 +51,7 @@ class Shard:
     first_episode: int
     max_seconds: float
     record_queue: bool = False  # record the queue sawtooth of episode 0, if in this shard
+    record_phases: bool = False  # split every episode into task phases (the sim's state)
 
 
 @dataclass
@@ -57,6 +59,7 @@ class ShardResult:
     results: list[EpisodeResult]
     latencies_s: list[float]  # wall time of every predict_chunk of the shard
     queue: QueueSizeRecorder | None = None
+    phases: list[PhaseSplit] = field(default_factory=list)  # one per episode, if recorded
 
 
 def shards_of(
@@ -66,11 +69,12 @@ def shards_of(
     *,
     first: int = 0,
     record_queue: bool = False,
+    record_phases: bool = False,
 ) -> list[Shard]:
     """One shard per episode (workers stay evenly busy; progress is per episode), indices
     from `first`."""
     return [
-        Shard(runtime, (start,), first + i, max_seconds, record_queue)
+        Shard(runtime, (start,), first + i, max_seconds, record_queue, record_phases)
         for i, start in enumerate(starts)
     ]
 
@@ -78,6 +82,12 @@ def shards_of(
 def run_shard(policy: TimedPolicy, env: Environment, shard: Shard) -> ShardResult:
     """One shard in this process, on `env`."""
     queue = QueueSizeRecorder() if shard.record_queue and shard.first_episode == 0 else None
+    phases = PhaseRecorder() if shard.record_phases else None
+
+    def subscribers(index: int, _start: Any) -> list[Any]:
+        watching = [queue] if queue is not None and index == 0 else []
+        return watching + ([phases] if phases is not None else [])
+
     before = len(policy.latencies)
     results = run_episodes(
         policy,
@@ -85,10 +95,11 @@ def run_shard(policy: TimedPolicy, env: Environment, shard: Shard) -> ShardResul
         runtime=shard.runtime,
         env=env,
         max_seconds=shard.max_seconds,
-        subscribers=lambda index, _start: [queue] if queue is not None and index == 0 else [],
+        subscribers=subscribers,
         first_episode=shard.first_episode,
     )
-    return ShardResult(results, policy.latencies[before:], queue)
+    split = phases.episodes if phases is not None else []
+    return ShardResult(results, policy.latencies[before:], queue, split)
 
 
 @dataclass
