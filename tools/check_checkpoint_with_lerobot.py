@@ -9,8 +9,9 @@ Not part of edgevla and never imported by it. Two interpreters: the project's (t
         .venv/bin/python tools/check_checkpoint_with_lerobot.py [--out DIR]
 
 torchvision: LeRobot imports it, and no CPU build fits the project's torch;
-`tools/lerobot_standin.py` provides the few parts used (ResNet-18 in torchvision's layout,
-frozen batch norm, the layer getter) - see its docstring.
+`tools/lerobot_standin.py` (the dataset check's stand-in too) provides the few parts used
+(ResNet-18 in torchvision's layout, the layer getter, and edgevla's frozen batch norm, whose
+formula tests/policies/test_policies_resnet.py checks) - see its docstring.
 
 What happens: edgevla writes a tiny SmolVLM folder (config + word tokenizer, no weights); LeRobot
 builds random-weight ACT and SmolVLA policies on small configs (SmolVLA twice: expert-only, and
@@ -51,7 +52,7 @@ SMOLVLA_VARIANTS = {
     },
 }
 
-# --- LeRobot side (run by the LeRobot interpreter; imports no edgevla) ------------------------
+# --- LeRobot side (the LeRobot interpreter; edgevla only as the stand-in's batch norm) --------
 
 
 def _observation() -> dict[str, np.ndarray]:
@@ -199,6 +200,7 @@ def make(out: Path, vlm: Path) -> None:
     import lerobot_standin
     import transformers.image_utils  # noqa: F401  (before install(): records torchvision absent)
 
+    lerobot_standin.expose_smolvlm_pil_processor()
     lerobot_standin.install()
     import lerobot
 

@@ -20,20 +20,17 @@ seeking by timestamp, and compares them with what our reader gives.
 
 About torchvision: lerobot 0.4.4's dataset modules import torchvision, and decode video either
 with torchcodec or with torchvision's PyAV-backed `VideoReader`. Neither has a CPU build that
-works with the project's CPU torch, so this tool puts a small stand-in `torchvision` module in
-`sys.modules` before importing lerobot (see `_install_torchvision_standin`). It is clearly not
-torchvision: `transforms` is there only to satisfy an import and fails if used, and
-`io.VideoReader` re-implements what torchvision's "pyav" backend does (open with PyAV, seek
-backward to the keyframe before a time, decode forward, pts in seconds, frames as uint8 CHW
-tensors). Everything above that - which file, which timestamps, the tolerance check, scaling to
-[0, 1] - is LeRobot's own code.
+works with the project's CPU torch, so this tool installs `tools/lerobot_standin.py` (the
+checkpoint check's stand-in too) before importing lerobot: its `io.VideoReader` re-implements
+what torchvision's "pyav" backend does, and `transforms` is there only to satisfy imports. All
+above that - which file, which timestamps, the tolerance check, scaling to [0, 1] - is
+LeRobot's own code.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -42,65 +39,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _install_torchvision_standin() -> None:
-    """A stand-in `torchvision` module, ONLY for this check tool (see the module docstring)."""
-    import importlib.machinery
-
-    import av
+    """tools/lerobot_standin.py's torchvision, after `datasets` records that none exists."""
+    sys.path.insert(0, str(REPO / "tools"))
     import datasets  # noqa: F401  (imported first, so it records that torchvision is absent)
-    import torch
+    import lerobot_standin
 
-    if "torchvision" in sys.modules:
-        return
-    try:
-        import torchvision  # noqa: F401  (a real, working torchvision wins)
-
-        return
-    except Exception:
-        sys.modules.pop("torchvision", None)
-
-    class _NotAvailable:
-        """Present only so `from torchvision import transforms` succeeds."""
-
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            raise RuntimeError("torchvision stand-in: transforms are not available in this check")
-
-    class VideoReader:
-        """What torchvision's VideoReader does with backend 'pyav'."""
-
-        def __init__(self, src: str, stream: str = "video") -> None:
-            self.container = av.open(src, metadata_errors="ignore")
-            self._decoder = self.container.decode(video=0)
-
-        def __iter__(self) -> VideoReader:
-            return self
-
-        def __next__(self) -> dict:
-            try:
-                frame = next(self._decoder)
-            except av.error.EOFError:
-                raise StopIteration from None
-            pts = float(frame.pts * frame.time_base)
-            data = torch.from_numpy(frame.to_rgb().to_ndarray()).permute(2, 0, 1)
-            return {"data": data, "pts": pts}
-
-        def seek(self, time_s: float, keyframes_only: bool = False) -> VideoReader:
-            stream = self.container.streams.video[0]
-            offset = int(round(max(time_s, 0.0) / stream.time_base))
-            self.container.seek(offset, backward=True, any_frame=False, stream=stream)
-            self._decoder = self.container.decode(video=0)
-            return self
-
-    tv = types.ModuleType("torchvision")
-    tv.__doc__ = "edgevla check tool stand-in, not torchvision"
-    tv.__spec__ = importlib.machinery.ModuleSpec("torchvision", None)
-    tv.set_video_backend = lambda backend: None
-    tv.io = types.ModuleType("torchvision.io")
-    tv.io.VideoReader = VideoReader
-    tv.transforms = types.ModuleType("torchvision.transforms")
-    tv.transforms.ToTensor = _NotAvailable
-    sys.modules.update(
-        {"torchvision": tv, "torchvision.io": tv.io, "torchvision.transforms": tv.transforms}
-    )
+    lerobot_standin.install()
 
 
 def _np(value: object) -> np.ndarray:

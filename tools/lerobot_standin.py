@@ -1,55 +1,50 @@
-"""A stand-in `torchvision` for running LeRobot's ACT and SmolVLA in a check tool, ONLY for that.
+"""A stand-in `torchvision` for running LeRobot inside edgevla's two LeRobot check tools
+(tools/check_with_lerobot.py, datasets; tools/check_checkpoint_with_lerobot.py, checkpoints),
+ONLY for those.
 
 There is no CPU torchvision build for the project's CPU torch, and LeRobot imports torchvision
-at module level (its image transforms, ACT's backbone). The parts a checkpoint check exercises
-are small and documented, so they are written here from torchvision's public API docs:
+at module level (its image transforms, ACT's backbone, video decoding). The parts the checks
+exercise are small and documented, so they are written here from torchvision's public API docs:
 
 - `models.resnet18(weights=None, norm_layer=..., replace_stride_with_dilation=...)`: the
   ResNet-18 layout (conv1/bn1/maxpool, layer1..4 of two BasicBlocks, fc) with torchvision's
   parameter names, so a LeRobot ACT built on it saves the keys a real one saves
 - `models._utils.IntermediateLayerGetter` (children up to the returned layer, outputs by name)
-- `ops.misc.FrozenBatchNorm2d` (batch norm with fixed buffers, eps 1e-5)
+- `ops.misc.FrozenBatchNorm2d`: edgevla's own (`edgevla.policies.resnet`, torchvision's
+  arithmetic and buffers, eps 1e-5; its formula is tested in tests/policies/test_policies_resnet.py),
+  so `install()` puts the repository's src/ on `sys.path`
+- `io.VideoReader` and `set_video_backend("pyav")`: what torchvision's PyAV backend does (open
+  with PyAV, seek backward to the keyframe before a time, decode forward, pts in seconds, frames
+  as uint8 CHW tensors); everything above that in LeRobot's video decoding is LeRobot's own code
 - `transforms` (and `transforms.v2`, `.functional`): any name is a placeholder class, so the
   modules of LeRobot's other policies and its image transforms import; calling one raises.
   `io.decode_image` / `encode_jpeg` likewise
 
 Not imported by edgevla. `install()` puts it in `sys.modules` unless a working torchvision exists.
-It also works around transformers 5.5 without torchvision: its lazy `transformers.models.smolvlm`
+Import first whatever records at import time that torchvision is absent (`datasets` for its
+video features, `transformers.image_utils` so transformers picks its PIL code paths).
+
+Two transformers 5.5 workarounds for the checkpoint check: its lazy `transformers.models.smolvlm`
 reports the PIL SmolVLM image processor as needing torchvision (it does not), so LeRobot's
-`AutoProcessor.from_pretrained(vlm)` fails; importing that module directly and exposing the class
-fixes it. Call `install()` after importing `transformers.image_utils`, which records torchvision
-as absent (so transformers picks its PIL code paths). And SmolVLMProcessor cannot be built at all
-without torchvision (its video processor needs it), while LeRobot's SmolVLA reads only
-`processor.tokenizer` from it: `tokenizer_only_processor()` makes LeRobot's module load just the
-tokenizer from the same folder.
+`AutoProcessor.from_pretrained(vlm)` fails; `expose_smolvlm_pil_processor()` imports that module
+directly and exposes the class. And SmolVLMProcessor cannot be built at all without torchvision
+(its video processor needs it), while LeRobot's SmolVLA reads only `processor.tokenizer` from it:
+`tokenizer_only_processor()` makes LeRobot's module load just the tokenizer from the same folder.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
 import sys
 import types
 from collections import OrderedDict
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-
-class FrozenBatchNorm2d(nn.Module):
-    """y = (x - running_mean) / sqrt(running_var + eps) * weight + bias, all buffers."""
-
-    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
-        super().__init__()
-        self.eps = eps
-        self.register_buffer("weight", torch.ones(num_features))
-        self.register_buffer("bias", torch.zeros(num_features))
-        self.register_buffer("running_mean", torch.zeros(num_features))
-        self.register_buffer("running_var", torch.ones(num_features))
-
-    def forward(self, x: Tensor) -> Tensor:
-        scale = self.weight * (self.running_var + self.eps).rsqrt()
-        shift = self.bias - self.running_mean * scale
-        return x * scale[None, :, None, None] + shift[None, :, None, None]
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 class _BasicBlock(nn.Module):
@@ -155,9 +150,44 @@ def _module(name: str, permissive: bool = False, **attrs: object) -> types.Modul
     return module
 
 
-def _expose_smolvlm_pil_processor() -> None:
-    import importlib
+class VideoReader:
+    """What torchvision's VideoReader does with backend "pyav"."""
 
+    def __init__(self, src: str, stream: str = "video") -> None:
+        import av
+
+        if stream != "video":
+            raise RuntimeError(f"torchvision stand-in: VideoReader reads 'video', got {stream!r}")
+        self._eof = av.error.EOFError
+        self.container = av.open(src, metadata_errors="ignore")
+        self._decoder = self.container.decode(video=0)
+
+    def __iter__(self) -> VideoReader:
+        return self
+
+    def __next__(self) -> dict[str, object]:
+        try:
+            frame = next(self._decoder)
+        except self._eof:
+            raise StopIteration from None
+        pts = float(frame.pts * frame.time_base)
+        data = torch.from_numpy(frame.to_rgb().to_ndarray()).permute(2, 0, 1)
+        return {"data": data, "pts": pts}
+
+    def seek(self, time_s: float, keyframes_only: bool = False) -> VideoReader:
+        stream = self.container.streams.video[0]
+        offset = int(round(max(time_s, 0.0) / stream.time_base))
+        self.container.seek(offset, backward=True, any_frame=False, stream=stream)
+        self._decoder = self.container.decode(video=0)
+        return self
+
+
+def set_video_backend(backend: str) -> None:
+    if backend != "pyav":
+        raise RuntimeError(f"torchvision stand-in: only the 'pyav' video backend, got {backend!r}")
+
+
+def expose_smolvlm_pil_processor() -> None:
     smolvlm = importlib.import_module("transformers.models.smolvlm")
     try:
         pil = importlib.import_module("transformers.models.smolvlm.image_processing_pil_smolvlm")
@@ -180,14 +210,19 @@ class _TokenizerOnlyProcessor:
 
 
 def tokenizer_only_processor() -> None:
-    import importlib
-
     module = importlib.import_module("lerobot.policies.smolvla.smolvlm_with_expert")
     module.AutoProcessor = _TokenizerOnlyProcessor
 
 
+def _frozen_batch_norm() -> type[nn.Module]:
+    if str(SRC) not in sys.path:
+        sys.path.insert(0, str(SRC))
+    from edgevla.policies.resnet import FrozenBatchNorm2d
+
+    return FrozenBatchNorm2d
+
+
 def install() -> None:
-    _expose_smolvlm_pil_processor()
     if "torchvision" in sys.modules:
         return
     try:
@@ -201,10 +236,22 @@ def install() -> None:
     transforms = _module("torchvision.transforms", permissive=True, v2=v2, functional=functional)
     utils = _module("torchvision.models._utils", IntermediateLayerGetter=IntermediateLayerGetter)
     models = _module("torchvision.models", resnet18=resnet18, _utils=utils)
-    misc = _module("torchvision.ops.misc", FrozenBatchNorm2d=FrozenBatchNorm2d)
+    misc = _module("torchvision.ops.misc", FrozenBatchNorm2d=_frozen_batch_norm())
     ops = _module("torchvision.ops", misc=misc)
-    io = _module("torchvision.io", decode_image=_unavailable, encode_jpeg=_unavailable)
-    tv = _module("torchvision", models=models, ops=ops, io=io, transforms=transforms)
+    io = _module(
+        "torchvision.io",
+        VideoReader=VideoReader,
+        decode_image=_unavailable,
+        encode_jpeg=_unavailable,
+    )
+    tv = _module(
+        "torchvision",
+        models=models,
+        ops=ops,
+        io=io,
+        transforms=transforms,
+        set_video_backend=set_video_backend,
+    )
     sys.modules.update(
         {
             "torchvision": tv,
