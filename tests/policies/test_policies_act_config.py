@@ -55,6 +55,14 @@ def test_unknown_keys_warn_and_are_dropped(tiny_config):
     assert config == tiny_config()
 
 
+def test_lerobot_0_6_hub_keys_load_quietly_and_are_not_written_back(tiny_config):
+    data = {**tiny_config().to_json(), "pretrained_revision": None}  # LeRobot >= 0.5 writes it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        config = ACTConfig.from_json(data)
+    assert config == tiny_config() and "pretrained_revision" not in config.to_json()
+
+
 def test_draccus_int_dilation_flag_is_accepted(tiny_config):
     data = tiny_config().to_json()
     data["replace_final_stride_with_dilation"] = 0  # draccus re-writes the bool as an int

@@ -34,6 +34,11 @@ def default_normalization_mapping(visual: NormalizationMode) -> dict[str, Normal
     }
 
 
+# Base-config keys LeRobot >= 0.5 writes that only its hub upload reads. Not fields here: our
+# config.json must stay loadable by LeRobot 0.4, whose draccus refuses keys it does not know.
+LEROBOT_HUB_KEYS = frozenset({"pretrained_revision"})
+
+
 @dataclass(frozen=True)
 class PolicyConfigBase:
     """LeRobot's PreTrainedConfig fields (first in config.json), its feature accessors and the
@@ -106,7 +111,8 @@ class PolicyConfigBase:
     def from_json(cls, data: Mapping[str, Any], where: str = "config.json") -> Self:
         """Read LeRobot's config.json form; errors are ValueErrors naming `where`.
 
-        An unknown key warns and is dropped, so a newer LeRobot's config still loads; the
+        An unknown key warns and is dropped, so a newer LeRobot's config still loads (the hub
+        keys of LeRobot >= 0.5 that nothing here reads are dropped quietly); the
         `json_tuple_keys` fields come back from JSON lists as tuples.
         """
         data = dict(data)
@@ -114,7 +120,7 @@ class PolicyConfigBase:
         if policy_type != cls.type_name:
             raise ValueError(f"{where}: type is {policy_type!r}, expected {cls.type_name!r}")
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        unknown = sorted(set(data) - names - LEROBOT_HUB_KEYS)
         if unknown:
             label = cls.__name__.removesuffix("Config")
             warnings.warn(f"{where}: ignoring unknown {label} config keys {unknown}", stacklevel=2)
