@@ -15,6 +15,7 @@ IMAGE_KEY_PREFIX = "observation.images."
 # Privileged sim state (tea bag x, y, z, yaw; mug x, y; held) for the scripted expert only:
 # datasets never record it, learned policies never receive it.
 ENV_STATE_KEY = "observation.environment_state"
+ENV_STATE_DIM = 7  # float32[7]: tea bag x, y, z, yaw; mug x, y; held
 ENV_STATE_HELD = 6  # index of the held flag (0/1) in the environment state above
 # The sim's privileged joint velocities (scripted continuous mode only).
 JOINT_VELOCITY_KEY = "observation.joint_velocity"

@@ -255,6 +255,7 @@ class RecordingSession:
         """The control loop that performs the plan: sync, zero virtual latency (recording is
         about the policy's behaviour, not a board's timing), the recorder subscribed."""
         from edgevla.dataset.recorder import DatasetRecorder
+        from edgevla.robots.sim import SimEnvironment
         from edgevla.runtime.config import RuntimeConfig
         from edgevla.runtime.loop import ControlLoop
         from edgevla.sim.expert_policy import ExpertPolicy
@@ -265,10 +266,10 @@ class RecordingSession:
         kin = ArmKinematics(cell.model)
         expert = ExpertPolicy(kin, cell.fps) if cfg.policy is None else None
         policy = expert if expert is not None else self.policy
-        env = cell
+        env: Any = SimEnvironment(cell)  # reset(start=...): the one owner of what a start means
         if cfg.action_noise_deg and expert is not None:
             env = NoisyExecution(
-                cell,
+                env,
                 cfg.action_noise_deg,
                 lambda: expert.ticks_until("closing"),
                 time_constant_s=cfg.noise_time_constant_s,
@@ -322,7 +323,7 @@ class RecordingSession:
         arm = None
         if spec.recovery:
             arm = recovery_arm_pose(rig.kinematics, np.random.default_rng(spec.seed))
-        options: dict[str, Any] = {"tea_bag": spec.start.pose, "arm_pose": arm, "task": cfg.task}
+        options: dict[str, Any] = {"start": spec.start, "arm_pose": arm, "task": cfg.task}
         if cfg.action_noise_deg:
             options["noise_seed"] = spec.seed
         rig.recorder.next_episode(

@@ -13,11 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from edgevla.contracts import FLOAT_FEATURES, ActionChunk, Observation, PolicySpec
-from edgevla.features import ENV_STATE_KEY
+from edgevla.features import ENV_STATE_DIM, ENV_STATE_KEY
 from edgevla.sim.expert import ScriptedExpert
 from edgevla.sim.kinematics import ArmKinematics
-
-ENV_STATE_DIM = 7
 
 
 class ExpertPolicy:

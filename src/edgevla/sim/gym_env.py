@@ -11,7 +11,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from edgevla.features import ENV_STATE_KEY, JOINT_VELOCITY_KEY, STATE_KEY, image_key
+from edgevla.features import ENV_STATE_DIM, ENV_STATE_KEY, JOINT_VELOCITY_KEY, STATE_KEY, image_key
 from edgevla.sim.clusters import workspace_clusters
 from edgevla.sim.config import WorkcellConfig
 from edgevla.sim.geometry import LOWER, UPPER, radians_to_action
@@ -30,7 +30,9 @@ class TeaBagEnv(gym.Env):
         self.action_space = gym.spaces.Box(low=low, high=high, dtype=np.float32)
         spaces: dict[str, gym.Space] = {
             STATE_KEY: gym.spaces.Box(low=low, high=high, dtype=np.float32),
-            ENV_STATE_KEY: gym.spaces.Box(-np.inf, np.inf, shape=(7,), dtype=np.float32),
+            ENV_STATE_KEY: gym.spaces.Box(
+                -np.inf, np.inf, shape=(ENV_STATE_DIM,), dtype=np.float32
+            ),
             JOINT_VELOCITY_KEY: gym.spaces.Box(-np.inf, np.inf, shape=(6,), dtype=np.float32),
         }
         if cfg.render:

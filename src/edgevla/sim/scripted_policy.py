@@ -22,14 +22,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgevla.contracts import FLOAT_FEATURES, ActionChunk, Observation, PolicySpec
-from edgevla.features import ENV_STATE_KEY, JOINT_NAMES, JOINT_VELOCITY_KEY, STATE_KEY
+from edgevla.features import (
+    ENV_STATE_DIM,
+    ENV_STATE_KEY,
+    JOINT_NAMES,
+    JOINT_VELOCITY_KEY,
+    STATE_KEY,
+)
 from edgevla.sim.config import WorkcellConfig
 from edgevla.sim.expert import Plan, TaskPlanner, TaskState
 from edgevla.sim.geometry import action_to_radians, radians_to_action
 from edgevla.sim.kinematics import ArmKinematics
 from edgevla.sim.workcell import TeaBagWorkcell
 
-ENV_STATE_DIM = 7
 # On-track test of `continuous`: the arm joints within TRACK_TOLERANCE rad of a target of the
 # plan at or after the last one matched, the tea bag where it was planned for (metres,
 # radians), and, where the plan moves (faster than MOVING rad/s), the arm moving at least

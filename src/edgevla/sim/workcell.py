@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgevla.features import (
+    DEFAULT_TASK,
     ENV_STATE_KEY,
     JOINT_NAMES,
     JOINT_VELOCITY_KEY,
@@ -76,8 +77,7 @@ class TeaBagWorkcell:
         self,
         tea_bag: TeaBagPose | None = None,
         arm_pose: np.ndarray | None = None,
-        task: str = "Put the tea bag in the mug",
-        **_: Any,
+        task: str = DEFAULT_TASK,
     ) -> dict[str, Any]:
         """Start an episode: tea bag at `tea_bag`, arm at `arm_pose` (radians[6], default rest)."""
         mj = self._mj
