@@ -21,7 +21,8 @@ import numpy as np
 
 from edgevla.contracts import PolicySpec
 from edgevla.features import STATE_KEY, TASK_KEY, image_key
-from edgevla.serve import FixedChunkPolicy, PolicyServer, RemotePolicy
+from edgevla.serve import PolicyServer, RemotePolicy
+from edgevla.sources.trivial import FixedChunkPolicy
 
 SPEC = PolicySpec(chunk_size=100, fps=30.0, image_shape=(480, 640), name="fixed")
 

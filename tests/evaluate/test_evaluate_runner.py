@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgevla.dataset.splits import evaluation_sets
-from edgevla.evaluate.episodes import resolve_policy, run_episodes
+from edgevla.evaluate.episodes import chunk_policy_of, run_episodes
 from edgevla.evaluate.modes import parse_mode, slug
 from edgevla.evaluate.summary import summarize
 from edgevla.runtime.config import RuntimeConfig
@@ -61,10 +61,10 @@ def test_episodes_repeat_exactly_and_subsets_keep_their_seeds(starts, policy):
 
 
 def test_resolve_policy_and_bad_inputs(policy, starts):
-    assert resolve_policy(policy) is policy
-    assert resolve_policy(lambda: policy) is policy
+    assert chunk_policy_of(policy) is policy
+    assert chunk_policy_of(lambda: policy) is policy
     with pytest.raises(TypeError, match="not a policy"):
-        resolve_policy(lambda: 42)
+        chunk_policy_of(lambda: 42)
     with pytest.raises(ValueError, match="max_seconds > 0"):
         run_episodes(policy, starts, runtime=RuntimeConfig(latency="0"), max_seconds=0)
 

@@ -3,7 +3,7 @@
 
 from edgevla.evaluate.async_bench import AsyncBenchConfig, ModeRun, acceptance, run_modes
 from edgevla.evaluate.async_report import run_async_bench
-from edgevla.evaluate.episodes import resolve_policy, run_episodes
+from edgevla.evaluate.episodes import chunk_policy_of, run_episodes
 from edgevla.evaluate.modes import DEFAULT_MODES, parse_mode
 from edgevla.evaluate.report import markdown_table, write_json
 from edgevla.evaluate.summary import Summary, paired_completion, summarize, wilson_interval
@@ -17,7 +17,7 @@ __all__ = [
     "markdown_table",
     "paired_completion",
     "parse_mode",
-    "resolve_policy",
+    "chunk_policy_of",
     "run_async_bench",
     "run_episodes",
     "run_modes",

@@ -1,8 +1,8 @@
 """Closed-loop episodes of any ChunkPolicy on any Environment, from a list of start positions.
 
-One function serves `edgevla bench async` (sync vs async in virtual time), `edgevla run`, and
-later `edgevla eval` / `select` of learned policies: the RuntimeConfig says how the policy is
-run on the clock, the environment factory says where. Each episode gets a fresh trigger (a
+One function serves `edgevla bench async`, `eval`, `select` (through `evaluate.parallel`) and
+`edgevla run`: the RuntimeConfig says how the policy is run on the clock, the environment
+factory says where. Each episode gets a fresh trigger (a
 latency-aware trigger learns within an episode) and, in virtual time, a clock seeded by the
 episode's index, so every episode is repeatable on its own.
 """
@@ -28,8 +28,9 @@ Subscribers = Iterable[Any] | Callable[[int, Any], Iterable[Any]]
 """For every episode, or `f(index, start) -> subscribers` for per-episode ones."""
 
 
-def resolve_policy(policy: PolicySource) -> ChunkPolicy:
-    """A ChunkPolicy, or the one a zero-argument factory builds."""
+def chunk_policy_of(policy: PolicySource) -> ChunkPolicy:
+    """A ChunkPolicy, or the one a zero-argument factory builds (a `--policy` string is
+    `edgevla.sources.resolve_policy`'s job)."""
     if hasattr(policy, "predict_chunk"):
         return policy  # type: ignore[return-value]
     if callable(policy):
@@ -66,7 +67,7 @@ def run_episodes(
         raise ValueError(
             f"need max_seconds > 0 and settle_seconds >= 0, got {max_seconds}, {settle_seconds}"
         )
-    chunk_policy = resolve_policy(policy)
+    chunk_policy = chunk_policy_of(policy)
     spec = chunk_policy.spec
     if env is None:
         env = (env_factory or env_factory_of("sim"))(spec)

@@ -18,7 +18,7 @@ jaws anywhere but at the final release.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,15 +50,15 @@ class PhaseSplit:
         return out
 
 
-@dataclass
 class PhaseRecorder:
     """Subscriber: one PhaseSplit per episode in `episodes`, in order."""
 
-    episodes: list[PhaseSplit] = field(default_factory=list)
-    _fps: float = 30.0
-    _held: list[bool] = field(default_factory=list)
-    _closed: list[bool] = field(default_factory=list)
-    _idle: list[bool] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.episodes: list[PhaseSplit] = []
+        self._fps = 30.0
+        self._held: list[bool] = []
+        self._closed: list[bool] = []
+        self._idle: list[bool] = []
 
     def on_episode_start(self, start: EpisodeStart) -> None:
         self._fps, self._held, self._closed, self._idle = start.fps, [], [], []

@@ -54,11 +54,9 @@ class _Tally:
     starts: list[float] = field(default_factory=list)  # clock time at each tick start
 
     def count(self, idle: bool, starved: bool, outage: bool) -> None:
-        self.idle, self.starved, self.outage = (
-            self.idle + idle,
-            self.starved + starved,
-            self.outage + outage,
-        )
+        self.idle += idle
+        self.starved += starved
+        self.outage += outage
 
 
 @dataclass

@@ -60,8 +60,8 @@ class RemotePolicy:
     tls_ca: PEM bytes or path of the CA that signed the server's cert (None = plaintext).
     jpeg_quality: send images as JPEG at this quality (needs Pillow); None = raw.
     retry: how `connect()` retries, how long one `reconnect()` or `reset()` attempt may take,
-    and gRPC's re-dial pacing; the inference worker reconnects on it too unless the runtime
-    passes its own.
+    and gRPC's re-dial pacing. Mid-episode the inference worker reconnects on
+    `RuntimeConfig.retry` (`edgevla run` builds both from the same flags).
     """
 
     def __init__(

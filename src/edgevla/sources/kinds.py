@@ -89,24 +89,25 @@ def load_directory(path: Path, *, fps: float, seed: int | None) -> ChunkPolicy:
             f"{path}: loading a checkpoint needs torch (pip install 'edgevla[train]'): {e}"
         ) from e
     try:
-        resolve_pretrained_dir(path)
+        pretrained = resolve_pretrained_dir(path)
     except CheckpointError as e:
         raise PolicySourceError(
             f"{path} is neither a checkpoint (config.json + model.safetensors in LeRobot's "
             f"layout) nor a bundle ({BUNDLE_MANIFEST}); it holds {_listing(path)} ({e})"
         ) from None
-    return _checkpoint(path, fps=fps, seed=seed)
+    return _checkpoint(pretrained, fps=fps, seed=seed)
 
 
-def _checkpoint(path: Path, *, fps: float, seed: int | None) -> ChunkPolicy:
+def _checkpoint(pretrained: Path, *, fps: float, seed: int | None) -> ChunkPolicy:
+    """The checkpoint in `pretrained` (the directory holding its config.json)."""
     from edgevla.policies.checkpoint import load_policy
     from edgevla.policies.chunk_policy import TorchChunkPolicy
     from edgevla.policies.errors import CheckpointError
 
     try:
-        policy = load_policy(path)
+        policy = load_policy(pretrained)
     except (CheckpointError, KeyError) as e:
-        raise PolicySourceError(f"--policy {path}: {e}") from e
+        raise PolicySourceError(f"--policy {pretrained}: {e}") from e
     return TorchChunkPolicy(policy, fps=fps, seed=seed)
 
 
