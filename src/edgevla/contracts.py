@@ -26,6 +26,11 @@ FLOAT_FEATURES = "float_features"
 besides the state and its cameras (e.g. the sim's `observation.environment_state`). The wire
 carries and checks them like the state."""
 
+ACTION_PREFIX = "action_prefix"
+"""Key of `PolicySpec.extra`: the longest committed prefix (int, actions) a policy reads. The
+control loop then hands it the queue's head with each request, `observation.action_prefix`
+float32[k, A] (k = 0 when nothing is queued, e.g. in sync); policies without it get nothing."""
+
 
 class PolicyUnavailable(RuntimeError):
     """No chunk came back and none was computed (a policy server down or restarting): a

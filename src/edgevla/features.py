@@ -11,6 +11,10 @@ ACTION_KEY = "action"
 TASK_KEY = "task"
 # Training batches: true where an action chunk runs past its episode's end (LeRobot's name).
 ACTION_PAD_KEY = "action_is_pad"
+# Joint targets float32[k, 6] the arm will execute from the observation's tick on, while the
+# chunk asked for is computed (the queue's head): an input of prefix-conditioned policies.
+ACTION_PREFIX_KEY = "observation.action_prefix"
+ACTION_PREFIX_PAD_KEY = "observation.action_prefix_is_pad"  # bool[k]: True = no action
 IMAGE_KEY_PREFIX = "observation.images."
 # Privileged sim state (tea bag x, y, z, yaw; mug x, y; held) for the scripted expert only:
 # datasets never record it, learned policies never receive it.

@@ -3,7 +3,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from edgevla.contracts import ActionChunk
+from edgevla.contracts import ACTION_PREFIX, ActionChunk
+from edgevla.features import ACTION_PREFIX_KEY
 from edgevla.runtime.clocks import VirtualClock
 from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.latency import (
@@ -244,3 +245,40 @@ def test_warm_start_gives_up_on_a_slow_first_chunk_and_the_episode_waits_for_it(
     )
     assert r.success and r.inferences == 1
     assert r.first_wait_ticks == 120  # (5 - 1) s at 30 fps
+
+
+class _PrefixReader(LinePolicy):
+    """A LinePolicy that reads committed prefixes: records what each request carried."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.spec = dataclasses.replace(self.spec, extra={ACTION_PREFIX: 6})
+        self.prefixes = []
+
+    def predict_chunk(self, observation, timestep=0):
+        self.prefixes.append((timestep, observation[ACTION_PREFIX_KEY]))
+        return super().predict_chunk(observation, timestep)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_prefix_reading_policy_gets_the_queue_head_it_will_execute(mode):
+    policy = _PrefixReader(chunk_size=20, speed=0.5)
+    if mode == "sync":
+        config = RuntimeConfig(trigger="sync", latency="0.1", actions_per_chunk=20)
+    else:
+        config = latency_aware(FixedLatency(0.1), margin_s=0.2)
+    loop = ControlLoop(PointEnv(goal=3.0), policy, config, clock=VirtualClock(FixedLatency(0.1)))
+    commanded = []
+    loop.subscribers.append(type("Rec", (), {"on_tick": lambda _, r: commanded.append(r)})())
+    loop.run_episode(max_ticks=400)
+    assert len(policy.prefixes) > 3
+    by_tick = {r.tick: r.action for r in commanded}
+    for tick, prefix in policy.prefixes:
+        assert prefix.dtype == np.float32 and prefix.shape[1] == 1 and len(prefix) <= 6
+        if mode == "sync":
+            assert len(prefix) == 0  # sync asks with an empty queue: plain ACT's input
+        for i, action in enumerate(prefix):  # what the arm then really executed
+            if tick + i in by_tick:
+                np.testing.assert_allclose(by_tick[tick + i], action, atol=0.05)
+    if mode == "async":
+        assert max(len(p) for _, p in policy.prefixes[1:]) == 6

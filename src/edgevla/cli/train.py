@@ -10,7 +10,12 @@ from edgevla.cli import CliError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--policy", choices=("act", "smolvla"), help="policy type (new runs)")
+    p.add_argument(
+        "--policy",
+        choices=("act", "act_prefix", "smolvla"),
+        help="policy type (new runs); act_prefix: ACT that continues the actions committed "
+        "while it computes (async control), fine-tuned from an act checkpoint with --init-from",
+    )
     p.add_argument("--dataset", type=Path, help="LeRobot v3.0 dataset directory")
     p.add_argument("--out", type=Path, help="run directory to create")
     p.add_argument("--resume", type=Path, metavar="RUN", help="continue RUN where it stopped")

@@ -113,8 +113,11 @@ def load_policy(
     return policy.to(device).eval()
 
 
-def load_weights(module: nn.Module, path: str | Path) -> None:
-    """Load a safetensors state_dict strictly: every key present, none extra, shapes equal."""
+def load_weights(module: nn.Module, path: str | Path, may_lack: tuple[str, ...] = ()) -> None:
+    """Load a safetensors state_dict strictly: every key present, none extra, shapes equal.
+
+    may_lack: key prefixes the file may lack (a variant started from its base type's
+    checkpoint); those tensors keep the module's own values."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(path, "model weights not found")
@@ -123,7 +126,7 @@ def load_weights(module: nn.Module, path: str | Path) -> None:
     except (SafetensorError, OSError) as e:
         raise CheckpointError(path, f"not a readable safetensors file ({e})") from None
     expected = module.state_dict()
-    missing = [k for k in expected if k not in tensors]
+    missing = [k for k in expected if k not in tensors and not k.startswith(may_lack)]
     unexpected = sorted(k for k in tensors if k not in expected)
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
@@ -133,6 +136,7 @@ def load_weights(module: nn.Module, path: str | Path) -> None:
         raise CheckpointError(
             path, f"unexpected tensor {unexpected[0]}{more}: not in this policy", key=unexpected[0]
         )
+    tensors = {**{k: v for k, v in expected.items() if k not in tensors}, **tensors}
     for key, want in expected.items():
         got = tensors[key]
         if tuple(got.shape) != tuple(want.shape):

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from edgevla.contracts import ActionChunk, Observation, PolicySpec
-from edgevla.features import IMAGE_KEY_PREFIX, JOINT_NAMES, TASK_KEY, camera_of
+from edgevla.contracts import ACTION_PREFIX, ActionChunk, Observation, PolicySpec
+from edgevla.features import ACTION_PREFIX_KEY, IMAGE_KEY_PREFIX, JOINT_NAMES, TASK_KEY, camera_of
 from edgevla.policies.registry import get_policy_type
 from edgevla.policies.types import FeatureType
 
@@ -61,6 +61,9 @@ class TorchChunkPolicy:
         noise = {"generator": self._generator} if self._type.stochastic else {}
         with torch.inference_mode():
             batch = self.policy.preprocessor.normalize(batch)  # type: ignore[union-attr]
+            if ACTION_PREFIX in self.spec.extra:
+                prefix = self._prefix(observation).unsqueeze(0).to(self._device())
+                batch[ACTION_PREFIX_KEY] = self.policy.normalize_prefix(prefix)  # type: ignore[operator]
             actions = self.policy.predict_action_chunk(batch, **noise)  # type: ignore[operator]
             actions = self.policy.postprocessor.unnormalize_action(actions)  # type: ignore[union-attr]
         return ActionChunk(actions[0].to("cpu", torch.float32).numpy(), timestep)
@@ -88,6 +91,21 @@ class TorchChunkPolicy:
             batch[TASK_KEY] = [task]
         return batch
 
+    def _prefix(self, observation: Observation) -> Tensor:
+        """The committed actions float32[k, A] (none when the observation has no such key),
+        at most the policy's `max_prefix` of them: the rest it would not read anyway."""
+        value = observation.get(ACTION_PREFIX_KEY)
+        dim = self.spec.action_dim
+        if value is None:
+            return torch.zeros((0, dim))
+        array = np.asarray(value)
+        if array.ndim != 2 or array.shape[1] != dim or not np.issubdtype(array.dtype, np.number):
+            raise ValueError(
+                f"{ACTION_PREFIX_KEY}: expected float32[k, {dim}], got "
+                f"{array.dtype}{list(array.shape)}"
+            )
+        return torch.from_numpy(array[: self.spec.extra[ACTION_PREFIX]].astype(np.float32))
+
     def _device(self) -> torch.device:
         return next(self.policy.parameters()).device
 
@@ -105,6 +123,8 @@ def _spec(config: Any, fps: float, inputs: dict[str, tuple[str, Any]]) -> Policy
     extra = {"n_action_steps": config.n_action_steps}
     if getattr(config, "num_steps", None) is not None:
         extra["num_steps"] = config.num_steps  # flow-matching steps per chunk
+    if getattr(config, "max_prefix", None) is not None:
+        extra[ACTION_PREFIX] = config.max_prefix  # reads the committed actions
     return PolicySpec(
         chunk_size=config.chunk_size,
         fps=fps,

@@ -20,6 +20,7 @@ from edgevla.policies.processors import ProcessorPipeline
 
 _PACKAGES: dict[str, str] = {
     "act": "edgevla.policies.act",
+    "act_prefix": "edgevla.policies.act_prefix",
     "smolvla": "edgevla.policies.smolvla",
 }
 
@@ -35,6 +36,8 @@ class PolicyType:
     reads_task, stochastic: what the ChunkPolicy adapter must hand the policy besides tensors
     fine_tune_fields: config fields a fine-tune sets over the checkpoint's (its weights all
       come from the checkpoint, so e.g. nothing else is loaded)
+    initializes_from: {other type: weight-key prefixes its checkpoints lack} — a fine-tune of
+      this type may start from such a checkpoint; the keys it lacks keep their initial values
     """
 
     name: str
@@ -45,6 +48,7 @@ class PolicyType:
     reads_task: bool = False  # the policy reads the `task` instruction (a VLA)
     stochastic: bool = False  # predict_action_chunk(batch, generator=...) draws noise
     fine_tune_fields: Mapping[str, Any] = field(default_factory=dict)
+    initializes_from: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, PolicyType] = {}

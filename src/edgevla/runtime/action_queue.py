@@ -71,6 +71,19 @@ class ActionQueue:
         with self._lock:
             return [ts for ts, _ in self._items]
 
+    def head(self, tick: int, limit: int) -> np.ndarray:
+        """float32[k, A]: the queued actions for ticks tick, tick + 1, ... (k <= limit, stopping
+        at the first gap) — what the arm will execute from `tick` on if nothing else lands."""
+        with self._lock:
+            rows = [a for ts, a in self._items if ts >= tick]
+            steps = [ts for ts, _ in self._items if ts >= tick]
+        k = 0
+        while k < min(limit, len(rows)) and steps[k] == tick + k:
+            k += 1
+        if k == 0:
+            return np.zeros((0, self.action_dim), dtype=np.float32)
+        return np.stack(rows[:k]).astype(np.float32)
+
     def clear(self) -> None:
         """Empty the queue and zero the counters (start of an episode)."""
         with self._lock:

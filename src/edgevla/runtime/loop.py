@@ -21,8 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from edgevla.contracts import ActionChunk, ChunkPolicy, Environment, PolicyUnavailable
-from edgevla.features import STATE_KEY
+from edgevla.contracts import (
+    ACTION_PREFIX,
+    ActionChunk,
+    ChunkPolicy,
+    Environment,
+    Observation,
+    PolicyUnavailable,
+)
+from edgevla.features import ACTION_PREFIX_KEY, STATE_KEY
 from edgevla.runtime.action_queue import ActionQueue
 from edgevla.runtime.aggregators import crossfade, resolve_aggregator
 from edgevla.runtime.alignment import align_by_state
@@ -184,7 +191,7 @@ class ControlLoop:
             queue_size=queue_size, chunk_size=self.chunk_size, in_flight=saturated, fps=self.fps
         )
         if requested:
-            ep.inference.submit(ep.obs, tick)
+            ep.inference.submit(self._request(ep, tick), tick)
             ep.tally.held_at_request[tick] = ep.tally.idle
             ep.tally.requests += 1
             now, more_stale = self._receive(ep, tick)  # a zero-latency chunk is usable at once
@@ -215,6 +222,14 @@ class ControlLoop:
             ep.success_since = tick
         return True
 
+    def _request(self, ep: _Episode, tick: int) -> Observation:
+        """What a request sends: the observation, and for a policy that reads it the
+        committed prefix — the queue's head, which the arm executes while the chunk computes."""
+        limit = self.policy.spec.extra.get(ACTION_PREFIX)
+        if limit is None:
+            return ep.obs
+        return {**ep.obs, ACTION_PREFIX_KEY: ep.queue.head(tick, int(limit))}
+
     def _receive(self, ep: _Episode, tick: int) -> tuple[list[Arrival], int]:
         """The chunks that landed by `tick`, merged into the queue; and their stale actions."""
         arrivals = ep.inference.poll(tick)
@@ -227,7 +242,7 @@ class ControlLoop:
         wait: what is left to compare is the waiting during the task. Gives up after
         `warm_start_timeout_s` (a server that is down): the request stays in flight and the
         episode starts waiting for it as without a warm start."""
-        ep.inference.submit(ep.obs, 0)
+        ep.inference.submit(self._request(ep, 0), 0)
         ep.tally.held_at_request[0] = 0
         ep.tally.requests += 1
         arrivals = ep.inference.wait_before_start(self.config.warm_start_timeout_s)

@@ -126,11 +126,7 @@ class ACTModel(nn.Module):
         encoder_in = torch.stack(tokens, dim=0)  # [S, B, D]
         encoder_pos = torch.stack(pos, dim=0)  # [S, 1, D]
         encoder_out = self.encoder(encoder_in, pos_embed=encoder_pos)
-        queries = torch.zeros(
-            (config.chunk_size, batch_size, config.dim_model),
-            dtype=encoder_pos.dtype,
-            device=encoder_pos.device,
-        )
+        queries = self._decoder_queries(batch, batch_size, encoder_pos)
         decoder_out = self.decoder(
             queries,
             encoder_out,
@@ -139,6 +135,12 @@ class ACTModel(nn.Module):
         )
         actions = self.action_head(decoder_out.transpose(0, 1))
         return actions, (mu, log_sigma_x2)
+
+    def _decoder_queries(self, batch: dict[str, Tensor], batch_size: int, like: Tensor) -> Tensor:
+        """The decoder's input [chunk_size, B, D]: zeros in ACT (its queries are positions only);
+        a subclass may condition it on more of the batch."""
+        shape = (self.config.chunk_size, batch_size, self.config.dim_model)
+        return torch.zeros(shape, dtype=like.dtype, device=like.device)
 
     def _encode_latent(self, batch: dict[str, Tensor], batch_size: int) -> tuple[Tensor, Tensor]:
         """VAE encoder: [cls, state?, actions] -> (mu, log_sigma_x2), each [B, latent_dim]."""

@@ -29,6 +29,7 @@ from edgevla.policies.processors import ProcessorPipeline
 
 class ACTPolicy(nn.Module):
     name = TYPE_NAME
+    model_class: type[ACTModel] = ACTModel  # a variant's network (same keys plus its own)
 
     def __init__(
         self,
@@ -47,7 +48,7 @@ class ACTPolicy(nn.Module):
         """
         super().__init__()
         self.config = config
-        self.model = ACTModel(config)
+        self.model = self.model_class(config)
         self.preprocessor, self.postprocessor = build_normalizers(
             config, stats, preprocessor, postprocessor, where="ACTPolicy stats"
         )

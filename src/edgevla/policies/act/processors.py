@@ -37,10 +37,15 @@ def pipelines(policy: ACTPolicy) -> tuple[ProcessorPipeline, ProcessorPipeline]:
 
 
 def from_pipelines(
-    config: ACTConfig, pre: ProcessorPipeline, post: ProcessorPipeline, directory: Path
+    config: ACTConfig,
+    pre: ProcessorPipeline,
+    post: ProcessorPipeline,
+    directory: Path,
+    policy_class: type[ACTPolicy] = ACTPolicy,
 ) -> ACTPolicy:
+    """`policy_class`: ACT or a variant of it that shares its processors."""
     preprocessor, postprocessor = read_normalizers(pre, post, directory)
-    return ACTPolicy(
+    return policy_class(
         config,
         preprocessor=preprocessor,
         postprocessor=postprocessor,

@@ -62,6 +62,21 @@ def checkpoint_fields(config: Any) -> dict[str, Any]:
     return {**fields, **get_policy_type(config.type).fine_tune_fields}
 
 
+def init_weights_lacking(policy_type: str, init_type: str, init_dir: Path) -> tuple[str, ...]:
+    """The weight-key prefixes a `policy_type` fine-tune started from an `init_type`
+    checkpoint may lack: none for the same type, the registry's for a base type, else an error."""
+    if init_type == policy_type:
+        return ()
+    bases = get_policy_type(policy_type).initializes_from
+    if init_type not in bases:
+        also = f" (or one of {sorted(bases)})" if bases else ""
+        raise ValueError(
+            f"{init_dir}: policy type is {init_type!r}, expected {policy_type!r}{also}"
+        )
+    lacking = bases[init_type]
+    return tuple(lacking)
+
+
 def check_init_features(policy: nn.Module, config: Any, config_path: str | Path) -> None:
     """A checkpoint fine-tuned on a dataset must see the same inputs and outputs it was trained
     on; a camera more or less would load silently (the backbone is shared) and mean nothing."""

@@ -29,7 +29,12 @@ from edgevla.policies.checkpoint import (
 )
 from edgevla.policies.checkpoint import load_config as load_policy_config
 from edgevla.policies.resnet import thaw_batch_norm
-from edgevla.policies.training.build import build_policy, check_init_features, checkpoint_fields
+from edgevla.policies.training.build import (
+    build_policy,
+    check_init_features,
+    checkpoint_fields,
+    init_weights_lacking,
+)
 from edgevla.policies.training.config import TrainConfig
 from edgevla.policies.training.data import SplitFrames, load_split, make_batch, random_shift
 from edgevla.policies.training.state import (
@@ -100,12 +105,13 @@ class Trainer:
             last = self.run_dir / "checkpoints" / "last" / PRETRAINED_DIR
             resuming = self.resume and last.is_dir()
             init_dir = last if resuming else resolve_pretrained_dir(cfg.init_from)
-            init_config = load_policy_config(init_dir, cfg.policy)
+            init_config = load_policy_config(init_dir)
+            may_lack = init_weights_lacking(cfg.policy, init_config.type, init_dir)
             fields = {**checkpoint_fields(init_config), **fields}
         policy = build_policy(cfg.policy, reader, train_eps, cams, fields)
         if init_dir is not None and not self.resume:  # a resume loads its own weights
             check_init_features(policy, init_config, init_dir / CONFIG_NAME)
-            load_weights(policy, init_dir / WEIGHTS_NAME)
+            load_weights(policy, init_dir / WEIGHTS_NAME, may_lack)
         if cfg.backbone_batch_norm and not thaw_batch_norm(policy):
             raise ValueError(f"backbone_batch_norm: a {cfg.policy} policy has no batch norm")
         lr = cfg.lr if cfg.lr is not None else policy.config.optimizer_lr

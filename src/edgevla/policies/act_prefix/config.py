@@ -1,0 +1,40 @@
+"""ACT conditioned on its committed prefix: ACT's config plus how the prefix is trained.
+
+Its own policy type (`"type": "act_prefix"` in config.json) because it reads one more input
+than ACT, so LeRobot's ACT could not run it; the layout (config.json, model.safetensors,
+processor files) is LeRobot's, and every ACT field means what it means there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from edgevla.policies.act.config import ACTConfig
+
+TYPE_NAME = "act_prefix"
+
+
+@dataclass(frozen=True)
+class ACTPrefixConfig(ACTConfig):
+    """max_prefix: the longest committed prefix read (actions past it are ignored);
+    prefix_none_share: the share of training samples with no prefix at all (what sync asks);
+    prefix_noise: std of the noise added to a training prefix, in normalized units, because
+    the queue the runtime hands over is blended and deviates a little from any one plan."""
+
+    type_name: ClassVar[str] = TYPE_NAME
+
+    max_prefix: int = 15
+    prefix_none_share: float = 0.25
+    prefix_noise: float = 0.02
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.max_prefix, bool) or not 1 <= self.max_prefix <= self.chunk_size:
+            raise ValueError(
+                f"max_prefix must be in [1, chunk_size={self.chunk_size}], got {self.max_prefix!r}"
+            )
+        if not 0.0 <= self.prefix_none_share <= 1.0:
+            raise ValueError(f"prefix_none_share must be in [0, 1], got {self.prefix_none_share}")
+        if self.prefix_noise < 0:
+            raise ValueError(f"prefix_noise must be >= 0, got {self.prefix_noise}")
