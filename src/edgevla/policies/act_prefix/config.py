@@ -20,13 +20,16 @@ class ACTPrefixConfig(ACTConfig):
     """max_prefix: the longest committed prefix read (actions past it are ignored);
     prefix_none_share: the share of training samples with no prefix at all (what sync asks);
     prefix_noise: std of the noise added to a training prefix, in normalized units, because
-    the queue the runtime hands over is blended and deviates a little from any one plan."""
+    the queue the runtime hands over is blended and deviates a little from any one plan;
+    prefix_lr: the learning rate of the prefix projection, which starts at zero in a model
+    fine-tuned from ACT (at ACT's fine-tuning rate AdamW would move it too little to matter)."""
 
     type_name: ClassVar[str] = TYPE_NAME
 
     max_prefix: int = 15
     prefix_none_share: float = 0.25
     prefix_noise: float = 0.02
+    prefix_lr: float = 1e-3
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -36,5 +39,7 @@ class ACTPrefixConfig(ACTConfig):
             )
         if not 0.0 <= self.prefix_none_share <= 1.0:
             raise ValueError(f"prefix_none_share must be in [0, 1], got {self.prefix_none_share}")
+        if self.prefix_lr <= 0:
+            raise ValueError(f"prefix_lr must be > 0, got {self.prefix_lr}")
         if self.prefix_noise < 0:
             raise ValueError(f"prefix_noise must be >= 0, got {self.prefix_noise}")

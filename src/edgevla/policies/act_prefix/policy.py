@@ -63,6 +63,15 @@ class ACTPrefixPolicy(ACTPolicy):
         none with probability `prefix_none_share`, else 1..max_prefix actions, plus noise."""
         return super().forward({**batch, **self._training_prefix(batch)})
 
+    def optim_param_groups(self) -> list[dict[str, Any]]:
+        """ACT's groups, with the prefix projection in a third at `prefix_lr`."""
+        mine = list(self.model.decoder_prefix_input_proj.parameters())
+        groups = [
+            {**g, "params": [p for p in g["params"] if all(p is not q for q in mine)]}
+            for g in super().optim_param_groups()
+        ]
+        return [*groups, {"params": mine, "lr": self.config.prefix_lr}]  # type: ignore[attr-defined]
+
     def _training_prefix(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         config: ACTPrefixConfig = self.config  # type: ignore[assignment]
         actions, pad = batch[ACTION_KEY], batch[ACTION_PAD_KEY]
