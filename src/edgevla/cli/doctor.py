@@ -1,0 +1,82 @@
+"""`edgevla doctor DATASET`: check a LeRobot v3.0 dataset before hours of training are spent.
+
+Exit status 1 when a check at the `--fail-on` severity (or above) fails, so a script or
+`edgevla train` can gate on it; 2 for bad arguments or a dataset that cannot be opened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edgevla.cli import CliError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", type=Path, help="dataset directory (meta/info.json inside)")
+    p.add_argument(
+        "--checks",
+        nargs="+",
+        default=[],
+        help="check names or groups (video image motion protocol)",
+    )
+    p.add_argument("--config", type=Path, help="thresholds JSON: {check: {param: value}}")
+    p.add_argument("--json", type=Path, help="write the report (the source of truth) here")
+    p.add_argument("--html", type=Path, help="write an HTML report into this directory")
+    p.add_argument("--fail-on", choices=("error", "warn"), default="error")
+    p.add_argument("--full", action="store_true", help="decode every frame, not windows")
+    p.add_argument("--windows", type=int, default=4, help="windows per episode and camera")
+    p.add_argument("--window-frames", type=int, default=8, help="consecutive frames per window")
+    p.add_argument("--list", action="store_true", help="list the checks and their thresholds")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgevla.dataset.doctor import DoctorConfig, run_doctor
+    from edgevla.dataset.doctor.registry import all_checks
+    from edgevla.dataset.doctor.report import summary_table
+    from edgevla.dataset.layout import DatasetFormatError
+
+    if args.list:
+        for c in all_checks().values():
+            print(f"{c.name:<24} {c.severity:<5} {c.defaults}  {c.doc}")
+        return 0
+    if args.windows < 1 or args.window_frames < 2:
+        raise CliError("--windows must be >= 1 and --window-frames >= 2")
+    config = DoctorConfig(
+        checks=tuple(args.checks),
+        thresholds=_thresholds(args.config),
+        windows=args.windows,
+        window_frames=args.window_frames,
+        full=args.full,
+        progress=not args.no_progress,
+    )
+    try:
+        report = run_doctor(args.dataset, config)
+    except (DatasetFormatError, ValueError) as e:
+        raise CliError(str(e)) from None
+    print(summary_table(report))
+    if args.json:
+        report.write_json(args.json)
+        print(f"report: {args.json}")
+    if args.html:
+        from edgevla.dataset.doctor.html import write_html
+
+        print(f"html: {write_html(report, args.html)}")
+    failed = report.failed(args.fail_on)
+    if failed:
+        print(f"failing at --fail-on {args.fail_on}: {', '.join(r.name for r in failed)}")
+    return 1 if failed else 0
+
+
+def _thresholds(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CliError(f"--config {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise CliError(f"--config {path}: expected an object {{check: {{param: value}}}}")
+    return data

@@ -1,0 +1,37 @@
+"""`edgevla doctor`: check a LeRobot v3.0 dataset for the defects the recording checklist
+warns about (DESIGN §8). `run_doctor(root, config) -> Report`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from edgevla.dataset.doctor.context import DoctorConfig, DoctorContext
+from edgevla.dataset.doctor.registry import resolve_thresholds, select
+from edgevla.dataset.doctor.report import Report
+from edgevla.dataset.reader import DatasetReader
+
+__all__ = ["DoctorConfig", "Report", "run_doctor"]
+
+
+def run_doctor(root: str | Path, config: DoctorConfig) -> Report:
+    """Open the dataset (a malformed one fails here, naming the file) and run the checks."""
+    start = time.perf_counter()
+    checks = select(list(config.checks))
+    thresholds = resolve_thresholds(checks, config.thresholds)
+    reader = DatasetReader.open(root)
+    ctx = DoctorContext(reader, config)
+    results = tuple(c.run(ctx, thresholds[c.name]) for c in checks)
+    sampling = (
+        "every frame"
+        if config.full
+        else f"{config.windows} windows of {config.window_frames} frames per episode"
+    )
+    return Report(
+        str(reader.root),
+        reader.num_episodes,
+        tuple(reader.video_keys),
+        sampling,
+        round(time.perf_counter() - start, 2),
+        results,
+    )

@@ -1,0 +1,46 @@
+"""Image measurements on small float images: sub-pixel phase correlation, chromaticity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    """uint8[h, w, 3] -> float32[h, w]."""
+    return image.astype(np.float32).mean(axis=-1)
+
+
+def phase_shift(reference: np.ndarray, moved: np.ndarray) -> tuple[float, float, float]:
+    """(dy, dx, peak): how far `moved` is shifted against `reference` (float[h, w] each), by
+    phase correlation on Hann-windowed, gradient images (edges of the static scene dominate;
+    uniform areas and lighting level do not). `peak` in (0, 1]: how clean the match is."""
+    h, w = reference.shape
+    window = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
+    a = np.fft.fft2(_edges(reference) * window)
+    b = np.fft.fft2(_edges(moved) * window)
+    cross = b * np.conj(a)
+    cross /= np.abs(cross) + 1e-9
+    corr = np.fft.ifft2(cross).real
+    py, px = np.unravel_index(int(np.argmax(corr)), corr.shape)
+    dy = py + _subpixel(corr[(py - 1) % h, px], corr[py, px], corr[(py + 1) % h, px])
+    dx = px + _subpixel(corr[py, (px - 1) % w], corr[py, px], corr[py, (px + 1) % w])
+    dy = dy - h if dy > h / 2 else dy
+    dx = dx - w if dx > w / 2 else dx
+    return float(dy), float(dx), float(corr[py, px])
+
+
+def _edges(image: np.ndarray) -> np.ndarray:
+    gy, gx = np.gradient(image.astype(np.float32))
+    return np.hypot(gx, gy)
+
+
+def _subpixel(left: float, centre: float, right: float) -> float:
+    """Vertex of the parabola through three samples of a peak."""
+    denom = left - 2 * centre + right
+    return 0.0 if abs(denom) < 1e-12 else float(np.clip(0.5 * (left - right) / denom, -0.5, 0.5))
+
+
+def chromaticity(mean_rgb: np.ndarray) -> np.ndarray:
+    """float[..., 3] -> r, g, b shares (colour balance independent of brightness)."""
+    total = mean_rgb.sum(axis=-1, keepdims=True)
+    return mean_rgb / np.maximum(total, 1e-6)
