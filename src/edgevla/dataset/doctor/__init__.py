@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 from edgevla.dataset.doctor.context import DoctorConfig, DoctorContext
-from edgevla.dataset.doctor.registry import resolve_thresholds, select
-from edgevla.dataset.doctor.report import Report
+from edgevla.dataset.doctor.registry import Check, resolve_thresholds, select
+from edgevla.dataset.doctor.report import FAIL, CheckResult, Finding, Report
+from edgevla.dataset.layout import DatasetFormatError
 from edgevla.dataset.reader import DatasetReader
 
 __all__ = ["DoctorConfig", "Report", "run_doctor"]
@@ -21,7 +22,7 @@ def run_doctor(root: str | Path, config: DoctorConfig) -> Report:
     thresholds = resolve_thresholds(checks, config.thresholds)
     reader = DatasetReader.open(root)
     ctx = DoctorContext(reader, config)
-    results = tuple(c.run(ctx, thresholds[c.name]) for c in checks)
+    results = tuple(_run_one(c, ctx, thresholds[c.name]) for c in checks)
     sampling = (
         "every frame"
         if config.full
@@ -35,3 +36,16 @@ def run_doctor(root: str | Path, config: DoctorConfig) -> Report:
         round(time.perf_counter() - start, 2),
         results,
     )
+
+
+def _run_one(check: Check, ctx: DoctorContext, thresholds: dict) -> CheckResult:
+    """A file the check needs is damaged beyond reading: that is the check's finding (the
+    other checks still run), with the reader's message naming the file."""
+    try:
+        return check.run(ctx, thresholds)
+    except (DatasetFormatError, ValueError) as e:
+        finding = Finding(str(e)[:300])
+        t = {k: v for k, v in thresholds.items() if k != "severity"}
+        return CheckResult(
+            check.name, thresholds["severity"], FAIL, "could not read the dataset", t, (finding,)
+        )
