@@ -2,7 +2,8 @@
 tests and benchmark make their defective datasets this way (post-processing a clean sim
 recording), so each check is shown to fire where the defect is, and only there.
 
-Every function edits the dataset in `root` in place.
+The `edit_*`, `truncate_file` functions edit the dataset in `root` in place;
+`as_lerobot_layout` writes the many-episodes-per-file layout of LeRobot's own recorder.
 """
 
 from __future__ import annotations
@@ -144,3 +145,60 @@ def edit_episode_meta(root: Path, edit: Callable[[int, dict[str, Any]], None]) -
         i = table.column_names.index("edgevla_meta")
         table = table.set_column(i, "edgevla_meta", pa.array(metas, pa.string()))
         pq.write_table(table, path)
+
+
+def as_lerobot_layout(src: Path, out: Path) -> Path:
+    """Rewrite dataset `src` into `out` as LeRobot's own recorder lays it out: one data file
+    and one video file per camera holding every episode (each at its from/to timestamps),
+    and none of our metadata (no meta/edgevla.json, no `edgevla_meta` column)."""
+    reader = DatasetReader.open(src)
+    out = Path(out)
+    (out / "meta").mkdir(parents=True)
+    for name in ("meta/tasks.parquet", "meta/stats.json"):
+        (out / name).write_bytes((Path(src) / name).read_bytes())
+    info = dict(reader.info, splits={"train": f"0:{reader.num_episodes}"})
+    (out / "meta/info.json").write_text(json.dumps(info, indent=4))
+    data_files = sorted({_data_path(reader, e) for e in range(reader.num_episodes)})
+    data = pa.concat_tables([pq.read_table(p) for p in data_files])
+    target = out / info["data_path"].format(chunk_index=0, file_index=0)
+    target.parent.mkdir(parents=True)
+    pq.write_table(data, target)
+    rows = [
+        r
+        for p in sorted((Path(src) / "meta/episodes").glob("*/*.parquet"))
+        for r in pq.read_table(p).to_pylist()
+    ]
+    rows.sort(key=lambda r: r["episode_index"])
+    for key in reader.video_keys:
+        _merge_videos(reader, key, out, rows)
+    for r in rows:
+        r.pop("edgevla_meta", None)
+        r["data/chunk_index"], r["data/file_index"] = 0, 0
+    episodes = out / "meta/episodes/chunk-000/file-000.parquet"
+    episodes.parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows), episodes)
+    return out
+
+
+def _data_path(reader: DatasetReader, episode: int) -> Path:
+    row = reader.episode_meta(episode)
+    return reader.root / reader.info["data_path"].format(
+        chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
+    )
+
+
+def _merge_videos(reader: DatasetReader, key: str, out: Path, rows: list[dict]) -> None:
+    path = out / reader.info["video_path"].format(video_key=key, chunk_index=0, file_index=0)
+    path.parent.mkdir(parents=True)
+    h, w = reader.features[key]["shape"][:2]
+    encoder = VideoEncoder(path, h, w, reader.fps, VideoSettings(codec="libx264"))
+    start = 0.0
+    for e, row in enumerate(rows):
+        frames = reader.episode(e, images=[key])[key]
+        for frame in frames:
+            encoder.put(frame)
+        row[f"videos/{key}/chunk_index"], row[f"videos/{key}/file_index"] = 0, 0
+        row[f"videos/{key}/from_timestamp"] = start
+        start += len(frames) / reader.fps
+        row[f"videos/{key}/to_timestamp"] = start
+    encoder.finish()
