@@ -35,7 +35,7 @@ def drift(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
             continue
         scale = _scale(ctx, key, samples[usable[0]].backgrounds.shape[2])
         ref = grey(samples[usable[0]].backgrounds[0])
-        shifts = np.array([phase_shift(ref, grey(samples[e].backgrounds[0]))[:2] for e in usable])
+        shifts = np.array([phase_shift(ref, grey(samples[e].backgrounds[0])) for e in usable])
         nominal = np.median(shifts, axis=0)
         per_episode = {}
         for e, s in zip(usable, shifts, strict=True):
@@ -53,7 +53,7 @@ def drift(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
 def _within(s, episode: int, key: str, scale: float, limit: float) -> list[Finding]:
     first = grey(s.backgrounds[0])
     for w in range(1, s.backgrounds.shape[0]):
-        dy, dx, _ = phase_shift(first, grey(s.backgrounds[w]))
+        dy, dx = phase_shift(first, grey(s.backgrounds[w]))
         off = float(np.hypot(dy, dx)) * scale
         if off > limit:
             frame = int(s.window_starts[w])

@@ -144,7 +144,7 @@ def video_format(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
     return result("video.format", t, findings, "resolution and fps as info.json says")
 
 
-@check("video.frozen", "video", "warn", max_diff=0.02, min_run=4, min_motion_deg=2.0)
+@check("video.frozen", "video", "warn", max_diff=0.01, min_run=6, min_motion_deg=5.0)
 def frozen(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
     """Runs of (near-)identical consecutive frames while the arm (not just its jaws) moves: a
     stalled camera."""

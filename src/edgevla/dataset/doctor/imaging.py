@@ -10,10 +10,14 @@ def grey(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32).mean(axis=-1)
 
 
-def phase_shift(reference: np.ndarray, moved: np.ndarray) -> tuple[float, float, float]:
-    """(dy, dx, peak): how far `moved` is shifted against `reference` (float[h, w] each), by
-    phase correlation on Hann-windowed, gradient images (edges of the static scene dominate;
-    uniform areas and lighting level do not). `peak` in (0, 1]: how clean the match is."""
+def phase_shift(
+    reference: np.ndarray, moved: np.ndarray, keep_ratio: float = 0.5
+) -> tuple[float, float]:
+    """(dy, dx): how far `moved` is shifted against `reference` (float[h, w] each), by phase
+    correlation on Hann-windowed gradient images (edges of the static scene dominate; uniform
+    areas and the lighting level do not). A moving arm adds a second peak at its own motion;
+    while the correlation at zero shift stays above `keep_ratio` of the highest peak, the
+    static scene is still where it was and the answer is (0, 0)."""
     h, w = reference.shape
     window = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
     a = np.fft.fft2(_edges(reference) * window)
@@ -22,11 +26,13 @@ def phase_shift(reference: np.ndarray, moved: np.ndarray) -> tuple[float, float,
     cross /= np.abs(cross) + 1e-9
     corr = np.fft.ifft2(cross).real
     py, px = np.unravel_index(int(np.argmax(corr)), corr.shape)
+    if corr[0, 0] >= keep_ratio * corr[py, px]:
+        return 0.0, 0.0
     dy = py + _subpixel(corr[(py - 1) % h, px], corr[py, px], corr[(py + 1) % h, px])
     dx = px + _subpixel(corr[py, (px - 1) % w], corr[py, px], corr[py, (px + 1) % w])
     dy = dy - h if dy > h / 2 else dy
     dx = dx - w if dx > w / 2 else dx
-    return float(dy), float(dx), float(corr[py, px])
+    return float(dy), float(dx)
 
 
 def _edges(image: np.ndarray) -> np.ndarray:

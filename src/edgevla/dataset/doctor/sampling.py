@@ -27,7 +27,7 @@ class StreamSample:
     window: np.ndarray  # int[n] window of each frame
     mean_rgb: np.ndarray  # float32[n, 3]
     contrast: np.ndarray  # float32[n] std of the small grey image
-    diff_prev: np.ndarray  # float32[n] mean |grey - previous grey|, nan at a window's start
+    diff_prev: np.ndarray  # float32[n] mean |grey - previous frame's grey|, nan if not read
     gain: np.ndarray  # float32[n] median of grey / window background grey
     backgrounds: np.ndarray  # uint8[W, h, w, 3] per window, small
     window_starts: np.ndarray  # int[W] first frame of each window
@@ -150,7 +150,7 @@ def _summarise(collected, backgrounds, starts, sharp, size, missing, errors) -> 
     grey = rgb.mean(axis=-1)
     diff = np.full(n, np.nan, np.float32)
     if n > 1:
-        step = (window[1:] == window[:-1]) & (frames[1:] == frames[:-1] + 1)
+        step = frames[1:] == frames[:-1] + 1  # consecutive, within a window or across two
         d = np.abs(grey[1:] - grey[:-1]).mean(axis=(1, 2))
         diff[1:][step] = d[step]
     bg = np.stack(backgrounds) if backgrounds else np.zeros((0, 1, 1, 3), np.uint8)
