@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     try:
-        report = run_doctor(args.dataset, config)
+        report = run_doctor(args.dataset, config, html=args.html)
     except (DatasetFormatError, ValueError) as e:
         raise CliError(str(e)) from None
     print(summary_table(report))
@@ -61,9 +61,7 @@ def run(args: argparse.Namespace) -> int:
         report.write_json(args.json)
         print(f"report: {args.json}")
     if args.html:
-        from edgevla.dataset.doctor.html import write_html
-
-        print(f"html: {write_html(report, args.html)}")
+        print(f"html: {args.html / 'index.html'}")
     failed = report.failed(args.fail_on)
     if failed:
         print(f"failing at --fail-on {args.fail_on}: {', '.join(r.name for r in failed)}")

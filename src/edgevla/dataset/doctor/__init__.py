@@ -15,8 +15,9 @@ from edgevla.dataset.reader import DatasetReader
 __all__ = ["DoctorConfig", "Report", "run_doctor"]
 
 
-def run_doctor(root: str | Path, config: DoctorConfig) -> Report:
-    """Open the dataset (a malformed one fails here, naming the file) and run the checks."""
+def run_doctor(root: str | Path, config: DoctorConfig, html: Path | None = None) -> Report:
+    """Open the dataset (a malformed one fails here, naming the file) and run the checks;
+    with `html`, also write the HTML report (with thumbnails of flagged frames) there."""
     start = time.perf_counter()
     checks = select(list(config.checks))
     thresholds = resolve_thresholds(checks, config.thresholds)
@@ -28,7 +29,7 @@ def run_doctor(root: str | Path, config: DoctorConfig) -> Report:
         if config.full
         else f"{config.windows} windows of {config.window_frames} frames per episode"
     )
-    return Report(
+    report = Report(
         str(reader.root),
         reader.num_episodes,
         tuple(reader.video_keys),
@@ -36,6 +37,11 @@ def run_doctor(root: str | Path, config: DoctorConfig) -> Report:
         round(time.perf_counter() - start, 2),
         results,
     )
+    if html is not None:
+        from edgevla.dataset.doctor.html import write_html
+
+        write_html(report, html, ctx)
+    return report
 
 
 def _run_one(check: Check, ctx: DoctorContext, thresholds: dict) -> CheckResult:

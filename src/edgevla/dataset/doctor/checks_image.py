@@ -44,7 +44,7 @@ def drift(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
             if off > limit:
                 dy, dx = (s - nominal) * scale
                 msg = f"viewpoint {off:.1f} px off the dataset's usual (dx {dx:+.1f}, dy {dy:+.1f})"
-                findings.append(Finding(msg, e, key, 0, off))
+                findings.append(Finding(msg, e, key, 0, off, (usable[0], 0)))
             findings += _within(samples[e], e, key, scale, limit)
         metrics[key] = per_episode
     return result("camera.drift", t, findings, "fixed cameras hold still", {"shift_px": metrics})
@@ -58,7 +58,7 @@ def _within(s, episode: int, key: str, scale: float, limit: float) -> list[Findi
         if off > limit:
             frame = int(s.window_starts[w])
             msg = f"camera moved {off:.1f} px within the episode (by frame {frame})"
-            return [Finding(msg, episode, key, frame, off)]
+            return [Finding(msg, episode, key, frame, off, (episode, 0))]
     return []
 
 

@@ -21,6 +21,7 @@ class Finding:
     camera: str | None = None
     frame: int | None = None
     value: float | None = None
+    reference: tuple[int, int] | None = None  # (episode, frame) this was compared with
 
 
 @dataclass(frozen=True)

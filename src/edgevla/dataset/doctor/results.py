@@ -19,7 +19,8 @@ def result(
     status = FAIL if findings else PASS
     if findings:
         episodes = sorted({f.episode for f in findings if f.episode is not None})
-        where = f" in episodes {_ranges(episodes)}" if episodes else ""
+        noun = "episode" if len(episodes) == 1 else "episodes"
+        where = f" in {noun} {_ranges(episodes)}" if episodes else ""
         summary = f"{len(findings)} finding{'s' * (len(findings) != 1)}{where}"
     else:
         summary = ok_summary
