@@ -43,6 +43,14 @@ def test_camera_nudged_between_episodes(dataset, doctor):
     assert 3.0 < found[0].value < 4.5  # hypot(3, 2) = 3.6 px
 
 
+def test_camera_rolled_between_episodes(dataset, doctor):
+    defects.edit_frames(dataset, 2, "top", lambda f: defects.roll(f, 3.0))
+    # bilinear resampling at 64x64 softens the frames too: focus.blur may see it
+    found = _only(doctor(dataset), "camera.drift", 2, TOP, also={"focus.blur"})
+    roll = float(found[0].message.split(" and ")[1].split()[0])
+    assert 1.5 < roll < 4.5, found[0].message  # 3 degrees, within a 64x64 image's precision
+
+
 def test_camera_nudged_mid_episode(dataset, doctor):
     def nudge(frames):
         frames[150:] = defects.shift(frames[150:], 0, 3)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from edgevla.dataset.doctor.context import DoctorContext
-from edgevla.dataset.doctor.imaging import chromaticity, grey, phase_shift
+from edgevla.dataset.doctor.imaging import chromaticity, grey, phase_shift, rotation
 from edgevla.dataset.doctor.registry import check
 from edgevla.dataset.doctor.report import CheckResult, Finding
 from edgevla.dataset.doctor.results import not_available, result
@@ -19,10 +19,11 @@ def _scale(ctx: DoctorContext, key: str, small_width: int) -> float:
     return ctx.reader.features[key]["shape"][1] / max(1, small_width)
 
 
-@check("camera.drift", "image", "warn", max_shift_px=2.0)
+@check("camera.drift", "image", "warn", max_shift_px=2.0, max_rotation_deg=2.0)
 def drift(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
     """Fixed cameras keep their viewpoint: each episode's background against the dataset's
-    usual pose (between episodes) and each window against the episode's first (within)."""
+    usual pose (shift and roll, between episodes) and each window against the episode's
+    first (shift, within an episode)."""
     keys = ctx.fixed_video_keys
     if not keys:
         return not_available("camera.drift", t, "no fixed cameras (all are moving cameras)")
@@ -35,18 +36,23 @@ def drift(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
             continue
         scale = _scale(ctx, key, samples[usable[0]].backgrounds.shape[2])
         ref = grey(samples[usable[0]].backgrounds[0])
-        shifts = np.array([phase_shift(ref, grey(samples[e].backgrounds[0])) for e in usable])
-        nominal = np.median(shifts, axis=0)
-        per_episode = {}
-        for e, s in zip(usable, shifts, strict=True):
-            off = float(np.hypot(*(s - nominal))) * scale
-            per_episode[e] = round(off, 3)
-            if off > limit:
-                dy, dx = (s - nominal) * scale
-                msg = f"viewpoint {off:.1f} px off the dataset's usual (dx {dx:+.1f}, dy {dy:+.1f})"
+        firsts = [grey(samples[e].backgrounds[0]) for e in usable]
+        shifts = np.array([phase_shift(ref, b) for b in firsts]) * scale
+        rolls = np.array([rotation(ref, b) for b in firsts])
+        shifts -= np.median(shifts, axis=0)
+        rolls -= np.median(rolls)
+        metrics[key] = {
+            e: round(float(np.hypot(*s)), 3) for e, s in zip(usable, shifts, strict=True)
+        }
+        for e, (dy, dx), roll in zip(usable, shifts, rolls, strict=True):
+            off = float(np.hypot(dy, dx))
+            if off > limit or abs(roll) > float(t["max_rotation_deg"]):
+                msg = (
+                    f"viewpoint off the dataset's usual by {off:.1f} px (dx {dx:+.1f}, "
+                    f"dy {dy:+.1f}) and {roll:+.1f} degrees of roll"
+                )
                 findings.append(Finding(msg, e, key, 0, off, (usable[0], 0)))
             findings += _within(samples[e], e, key, scale, limit)
-        metrics[key] = per_episode
     return result("camera.drift", t, findings, "fixed cameras hold still", {"shift_px": metrics})
 
 

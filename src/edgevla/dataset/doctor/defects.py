@@ -66,6 +66,19 @@ def shift(frames: Frames, dy: int, dx: int) -> Frames:
     return out
 
 
+def roll(frames: Frames, degrees: float) -> Frames:
+    """The view rolled by `degrees` about the image centre: a camera knocked askew."""
+    from edgevla.dataset.doctor.imaging import rotate
+
+    out = np.empty_like(frames)
+    for i, frame in enumerate(frames):
+        for c in range(3):
+            out[i, :, :, c] = np.clip(
+                rotate(frame[:, :, c].astype(np.float32), degrees) + 0.5, 0, 255
+            )
+    return out
+
+
 def gain(frames: Frames, factor: float | np.ndarray) -> Frames:
     """Brightness scaled by `factor` (a number or float[N] per frame): a lamp changed."""
     f = np.asarray(factor, dtype=np.float32).reshape(-1, 1, 1, 1)

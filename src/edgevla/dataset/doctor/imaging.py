@@ -19,12 +19,7 @@ def phase_shift(
     while the correlation at zero shift stays above `keep_ratio` of the highest peak, the
     static scene is still where it was and the answer is (0, 0)."""
     h, w = reference.shape
-    window = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
-    a = np.fft.fft2(_edges(reference) * window)
-    b = np.fft.fft2(_edges(moved) * window)
-    cross = b * np.conj(a)
-    cross /= np.abs(cross) + 1e-9
-    corr = np.fft.ifft2(cross).real
+    corr = _correlation(reference, moved)
     py, px = np.unravel_index(int(np.argmax(corr)), corr.shape)
     if corr[0, 0] >= keep_ratio * corr[py, px]:
         return 0.0, 0.0
@@ -33,6 +28,50 @@ def phase_shift(
     dy = dy - h if dy > h / 2 else dy
     dx = dx - w if dx > w / 2 else dx
     return float(dy), float(dx)
+
+
+def rotation(
+    reference: np.ndarray, moved: np.ndarray, max_deg: float = 4.0, step: float = 0.5
+) -> float:
+    """Degrees `moved` is rolled against `reference` about the image centre: the angle whose
+    back-rotation gives the highest phase-correlation peak (any shift allowed), refined by a
+    parabola; 0 unless it beats no rotation clearly (a peak 10 % higher)."""
+    angles = np.arange(-max_deg, max_deg + step / 2, step)
+    peaks = np.array([_correlation(reference, rotate(moved, -a)).max() for a in angles])
+    best = int(np.argmax(peaks))
+    zero = int(np.argmin(np.abs(angles)))
+    if peaks[best] < 1.1 * peaks[zero] or best in (0, len(angles) - 1):
+        return 0.0
+    return float(angles[best] + step * _subpixel(peaks[best - 1], peaks[best], peaks[best + 1]))
+
+
+def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
+    """float[h, w] rotated counter-clockwise about its centre (bilinear, edges repeated)."""
+    h, w = image.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    a = np.radians(degrees)
+    # where each output pixel comes from in the input
+    sx = np.cos(a) * (xx - cx) - np.sin(a) * (yy - cy) + cx
+    sy = np.sin(a) * (xx - cx) + np.cos(a) * (yy - cy) + cy
+    sx, sy = np.clip(sx, 0, w - 1), np.clip(sy, 0, h - 1)
+    x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = sx - x0, sy - y0
+    top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
+    bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _correlation(reference: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """Phase correlation surface of two float[h, w] images (peak at the shift)."""
+    h, w = reference.shape
+    window = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
+    a = np.fft.fft2(_edges(reference) * window)
+    b = np.fft.fft2(_edges(moved) * window)
+    cross = b * np.conj(a)
+    cross /= np.abs(cross) + 1e-9
+    return np.fft.ifft2(cross).real
 
 
 def _edges(image: np.ndarray) -> np.ndarray:
