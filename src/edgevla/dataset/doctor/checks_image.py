@@ -38,7 +38,7 @@ def drift(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
         ref = grey(samples[usable[0]].backgrounds[0])
         firsts = [grey(samples[e].backgrounds[0]) for e in usable]
         shifts = np.array([phase_shift(ref, b) for b in firsts]) * scale
-        rolls = np.array([rotation(ref, b) for b in firsts])
+        rolls = np.array([_roll(samples[usable[0]], samples[e]) for e in usable])
         shifts -= np.median(shifts, axis=0)
         rolls -= np.median(rolls)
         metrics[key] = {
@@ -54,6 +54,17 @@ def drift(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
                 findings.append(Finding(msg, e, key, 0, off, (usable[0], 0)))
             findings += _within(samples[e], e, key, scale, limit)
     return result("camera.drift", t, findings, "fixed cameras hold still", {"shift_px": metrics})
+
+
+def _roll(reference, sample) -> float:
+    """Roll of `sample`'s camera against `reference`'s, in degrees: measured on the first and
+    the last window (the arm at rest in both) and kept only where they agree in sign, the
+    smaller of the two; a knocked camera stays rolled, a chance match does not repeat."""
+    first = rotation(grey(reference.backgrounds[0]), grey(sample.backgrounds[0]))
+    last = rotation(grey(reference.backgrounds[-1]), grey(sample.backgrounds[-1]))
+    if first * last <= 0:
+        return 0.0
+    return float(np.sign(first) * min(abs(first), abs(last)))
 
 
 def _within(s, episode: int, key: str, scale: float, limit: float) -> list[Finding]:
