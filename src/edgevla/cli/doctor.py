@@ -78,3 +78,23 @@ def _thresholds(path: Path | None) -> dict:
     if not isinstance(data, dict):
         raise CliError(f"--config {path}: expected an object {{check: {{param: value}}}}")
     return data
+
+
+def gate(dataset: Path, fail_on: str, thresholds: Path | None, progress: bool) -> bool:
+    """The doctor before training (`edgevla train --doctor`): prints its table; False when a
+    check at `fail_on` severity fails."""
+    from edgevla.dataset.doctor import DoctorConfig, run_doctor
+    from edgevla.dataset.doctor.report import summary_table
+    from edgevla.dataset.layout import DatasetFormatError
+
+    config = DoctorConfig(thresholds=_thresholds(thresholds), progress=progress)
+    try:
+        report = run_doctor(dataset, config)
+    except (DatasetFormatError, ValueError) as e:
+        raise CliError(str(e)) from None
+    print(summary_table(report))
+    failed = report.failed(fail_on)
+    if failed:
+        names = ", ".join(r.name for r in failed)
+        print(f"not training: the doctor found problems at --doctor {fail_on}: {names}")
+    return not failed

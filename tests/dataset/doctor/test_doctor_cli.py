@@ -57,3 +57,21 @@ def test_errors_are_one_line_and_exit_2(tmp_path, clean_recording, capsys):
     assert "not a dataset directory" in err
     assert "thresholds['camera.drift']: unknown parameters ['max_shift']" in err
     assert main(["doctor", str(clean_recording), "--checks", "nope"]) == 2
+
+
+def test_train_with_doctor_refuses_a_defective_dataset(dataset, tmp_path, capsys):
+    defects.edit_episode_meta(dataset, lambda e, m: m.update(split="train") if e == 4 else None)
+    out = tmp_path / "run"
+    args = [
+        "train",
+        "--policy",
+        "act",
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(out),
+        "--steps",
+        "1",
+    ]
+    assert main([*args, "--doctor", "--no-progress"]) == 1
+    assert "not training" in capsys.readouterr().out and not out.exists()
