@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--full", action="store_true", help="decode every frame, not windows")
     p.add_argument("--windows", type=int, default=4, help="windows per episode and camera")
     p.add_argument("--window-frames", type=int, default=8, help="consecutive frames per window")
+    p.add_argument("--workers", type=int, default=2, help="video streams decoded at once")
     p.add_argument("--list", action="store_true", help="list the checks and their thresholds")
     p.add_argument("--no-progress", action="store_true")
 
@@ -42,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
         for c in all_checks().values():
             print(f"{c.name:<24} {c.severity:<5} {c.defaults}  {c.doc}")
         return 0
-    if args.windows < 1 or args.window_frames < 2:
-        raise CliError("--windows must be >= 1 and --window-frames >= 2")
+    if args.windows < 1 or args.window_frames < 2 or args.workers < 1:
+        raise CliError("--windows and --workers must be >= 1 and --window-frames >= 2")
     config = DoctorConfig(
         checks=tuple(args.checks),
         thresholds=_thresholds(args.config),
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         window_frames=args.window_frames,
         full=args.full,
         progress=not args.no_progress,
+        workers=args.workers,
     )
     try:
         report = run_doctor(args.dataset, config, html=args.html)

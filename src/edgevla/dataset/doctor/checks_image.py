@@ -61,6 +61,8 @@ def _roll(reference, sample) -> float:
     the last window (the arm at rest in both) and kept only where they agree in sign, the
     smaller of the two; a knocked camera stays rolled, a chance match does not repeat."""
     first = rotation(grey(reference.backgrounds[0]), grey(sample.backgrounds[0]))
+    if first == 0.0:
+        return 0.0
     last = rotation(grey(reference.backgrounds[-1]), grey(sample.backgrounds[-1]))
     if first * last <= 0:
         return 0.0

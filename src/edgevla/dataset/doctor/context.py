@@ -25,6 +25,7 @@ class DoctorConfig:
     full: bool = False  # decode every frame instead
     moving_cameras: tuple[str, ...] = ("gripper", "wrist")  # name parts of cameras that move
     analysis_size: int = 128  # longest side of the small images statistics are taken on
+    workers: int = 2  # streams decoded at once
     progress: bool = True
 
 
@@ -83,30 +84,42 @@ class DoctorContext:
         return self._samples[(episode, key)]
 
     def _sample_all(self) -> dict[tuple[int, str], StreamSample]:
+        """Every (episode, camera) stream, `workers` at a time: PyAV and numpy release the
+        GIL while decoding and reducing, so threads use the cores."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from tqdm import tqdm
 
-        cfg = self.config
         jobs = [(e, k) for e in self.episodes for k in self.video_keys]
         out: dict[tuple[int, str], StreamSample] = {}
-        bar = tqdm(jobs, unit="stream", desc="reading video", disable=not cfg.progress)
-        for episode, key in bar:
-            row = self.meta(episode)
-            path = self.reader.video_path(episode, key)
-            length = int(row["length"])
-            starts = window_starts(length, cfg.window_frames, cfg.windows, cfg.full)
-            if not path.exists():
-                out[(episode, key)] = _empty(f"missing video file {path}")
-                continue
-            out[(episode, key)] = sample_stream(
-                path,
-                float(row[f"videos/{key}/from_timestamp"]),
-                length,
-                float(self.reader.fps),
-                starts,
-                cfg.window_frames,
-                cfg.analysis_size,
-            )
+        bar = tqdm(
+            total=len(jobs), unit="stream", desc="reading video", disable=not self.config.progress
+        )
+        with ThreadPoolExecutor(max_workers=max(1, self.config.workers)) as pool:
+            for job, sample in zip(
+                jobs, pool.map(lambda j: self._sample_one(*j), jobs), strict=True
+            ):
+                out[job] = sample
+                bar.update(1)
+        bar.close()
         return out
+
+    def _sample_one(self, episode: int, key: str) -> StreamSample:
+        cfg = self.config
+        row = self.meta(episode)
+        path = self.reader.video_path(episode, key)
+        length = int(row["length"])
+        if not path.exists():
+            return _empty(f"missing video file {path}")
+        return sample_stream(
+            path,
+            float(row[f"videos/{key}/from_timestamp"]),
+            length,
+            float(self.reader.fps),
+            window_starts(length, cfg.window_frames, cfg.windows, cfg.full),
+            cfg.window_frames,
+            cfg.analysis_size,
+        )
 
 
 def _empty(error: str) -> StreamSample:

@@ -31,13 +31,14 @@ def phase_shift(
 
 
 def rotation(
-    reference: np.ndarray, moved: np.ndarray, max_deg: float = 4.0, step: float = 0.5
+    reference: np.ndarray, moved: np.ndarray, max_deg: float = 4.0, step: float = 1.0
 ) -> float:
     """Degrees `moved` is rolled against `reference` about the image centre: the angle whose
     back-rotation gives the highest phase-correlation peak (any shift allowed), refined by a
     parabola; 0 unless it beats no rotation clearly (a peak 10 % higher)."""
     angles = np.arange(-max_deg, max_deg + step / 2, step)
-    peaks = np.array([_correlation(reference, rotate(moved, -a)).max() for a in angles])
+    ref = _spectrum(reference)
+    peaks = np.array([_correlation_with(ref, rotate(moved, -a)).max() for a in angles])
     best = int(np.argmax(peaks))
     zero = int(np.argmin(np.abs(angles)))
     if peaks[best] < 1.1 * peaks[zero] or best in (0, len(angles) - 1):
@@ -65,13 +66,19 @@ def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
 
 def _correlation(reference: np.ndarray, moved: np.ndarray) -> np.ndarray:
     """Phase correlation surface of two float[h, w] images (peak at the shift)."""
-    h, w = reference.shape
+    return _correlation_with(_spectrum(reference), moved)
+
+
+def _spectrum(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape
     window = np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
-    a = np.fft.fft2(_edges(reference) * window)
-    b = np.fft.fft2(_edges(moved) * window)
-    cross = b * np.conj(a)
+    return np.fft.rfft2(_edges(image) * window)
+
+
+def _correlation_with(reference: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    cross = _spectrum(moved) * np.conj(reference)
     cross /= np.abs(cross) + 1e-9
-    return np.fft.ifft2(cross).real
+    return np.fft.irfft2(cross, s=moved.shape)
 
 
 def _edges(image: np.ndarray) -> np.ndarray:
