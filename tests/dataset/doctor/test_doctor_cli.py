@@ -43,6 +43,7 @@ def test_defects_gate_by_severity_and_land_in_json_and_html(dataset, tmp_path, c
     data = json.loads(report.read_text())
     drift = next(r for r in data["results"] if r["name"] == "camera.drift")
     assert drift["status"] == "fail" and drift["findings"][0]["episode"] == 3
+    assert data["config"]["thresholds"]["protocol.cluster_size"] == {"min_episodes": 2}
     html = (page / "index.html").read_text()
     assert html.count("data:image/png;base64,") == 2  # reference and drifted, side by side
     assert "reference: episode 0, frame 0" in html

@@ -3,6 +3,7 @@ warns about (DESIGN §8). `run_doctor(root, config) -> Report`."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -36,6 +37,7 @@ def run_doctor(root: str | Path, config: DoctorConfig, html: Path | None = None)
         sampling,
         round(time.perf_counter() - start, 2),
         results,
+        dataclasses.asdict(config),
     )
     if html is not None:
         from edgevla.dataset.doctor.html import write_html

@@ -31,7 +31,7 @@ def edit_frames(root: Path, episode: int, camera: str, edit: Callable[[Frames], 
     key = camera if camera in reader.features else image_key(camera)
     path = reader.video_path(episode, key)
     owners = [e for e in range(reader.num_episodes) if reader.video_path(e, key) == path]
-    spans, frames = [], []
+    spans = []
     for e in owners:
         row = reader.episode_meta(e)
         ts = reader.episode(e, images=False)["timestamp"]

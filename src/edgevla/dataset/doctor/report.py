@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ class Report:
     sampling: str
     seconds: float
     results: tuple[CheckResult, ...]
+    config: dict[str, Any] = field(default_factory=dict)  # the DoctorConfig that made it
 
     def failed(self, fail_on: str) -> list[CheckResult]:
         """Failing checks at `fail_on` severity or above."""
@@ -52,10 +54,21 @@ class Report:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"report_version": REPORT_VERSION, **asdict(self)}
+        """JSON-ready: a measurement that came out NaN or infinite is null."""
+        return _finite({"report_version": REPORT_VERSION, **asdict(self)})
 
     def write_json(self, path: Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def summary_table(report: Report, max_findings: int = 3) -> str:
