@@ -28,6 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--full", action="store_true", help="decode every frame, not windows")
     p.add_argument("--windows", type=int, default=4, help="windows per episode and camera")
     p.add_argument("--window-frames", type=int, default=8, help="consecutive frames per window")
+    p.add_argument(
+        "--moving-cameras",
+        default="gripper,wrist",
+        help="name parts of cameras mounted on the arm (exempt from drift and lighting checks)",
+    )
     p.add_argument("--workers", type=int, default=2, help="video streams decoded at once")
     p.add_argument("--list", action="store_true", help="list the checks and their thresholds")
     p.add_argument("--no-progress", action="store_true")
@@ -53,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         full=args.full,
         progress=not args.no_progress,
         workers=args.workers,
+        moving_cameras=tuple(p.strip() for p in args.moving_cameras.split(",") if p.strip()),
     )
     try:
         report = run_doctor(args.dataset, config, html=args.html)
