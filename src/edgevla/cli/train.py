@@ -68,6 +68,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="train the image backbone's batch norm (a from-scratch backbone); checkpoints keep "
         "LeRobot's frozen batch norm layout",
     )
+    p.add_argument(
+        "--doctor",
+        nargs="?",
+        const="error",
+        choices=("error", "warn"),
+        help="run `edgevla doctor` on the dataset first and refuse to train if a check at this "
+        "severity fails (default: error)",
+    )
+    p.add_argument("--doctor-config", type=Path, help="thresholds JSON for --doctor")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -102,6 +111,11 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"a new run needs --{', --'.join(missing)} (or --resume RUN)")
         if not (args.dataset / "meta" / "info.json").is_file():
             raise CliError(f"--dataset {args.dataset} is not a LeRobot dataset (no meta/info.json)")
+        if args.doctor:
+            from edgevla.cli.doctor import gate
+
+            if not gate(args.dataset, args.doctor, args.doctor_config, progress):
+                return 1
         try:
             config = TrainConfig(
                 policy=args.policy,

@@ -156,4 +156,7 @@ def read_info(root: Path) -> dict[str, Any]:
     ]
     if missing:
         raise DatasetFormatError(f"{path}: missing keys {missing}")
+    from edgevla.dataset.info_schema import validate_info  # it imports this module
+
+    validate_info(info, path)
     return info
