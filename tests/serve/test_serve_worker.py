@@ -76,7 +76,7 @@ def test_older_pending_request_over_grpc_is_aborted_as_superseded(serve, raw_cli
     policy = GatedPolicy()
     server = serve({"gated": policy})
     raw = raw_client(server.address)
-    sid = raw.open()
+    sid = raw.open(policy="gated")
     obs = make_observation()
     results: dict[int, object] = {}
 
