@@ -8,7 +8,7 @@ import logging
 
 import grpc
 
-from edgevla.serve.bounds import clip_text, log_throttled
+from edgevla.serve.bounds import ThrottledLog, clip_text
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
         if not token:
             raise ValueError("a bearer token must be a non-empty string")
         self._token = token.encode()
+        self._log = ThrottledLog(log)
         self._deny_missing = _deny("missing 'authorization: Bearer <token>' metadata")
         self._deny_wrong = _deny("wrong bearer token")
 
@@ -40,16 +41,12 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
                 value = v
                 break
         if value is None:
-            log_throttled(
-                log, "auth:missing", logging.WARNING, "rejected %s: no bearer token", method
-            )
+            self._log.log("auth:missing", logging.WARNING, "rejected %s: no bearer token", method)
             return self._deny_missing
         scheme, _, presented = str(value).partition(" ")
         ok = scheme.lower() == "bearer" and hmac.compare_digest(presented.encode(), self._token)
         if not ok:
-            log_throttled(
-                log, "auth:wrong", logging.WARNING, "rejected %s: wrong bearer token", method
-            )
+            self._log.log("auth:wrong", logging.WARNING, "rejected %s: wrong bearer token", method)
             return self._deny_wrong
         return continuation(handler_call_details)
 

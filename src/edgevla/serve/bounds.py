@@ -155,17 +155,19 @@ class Throttle:
             return held
 
 
-_THROTTLE = Throttle(interval_s=1.0)
+class ThrottledLog:
+    """A logger that writes at most one line per key a second (clipped), saying how many it
+    held back: the one way the server logs anything a client can make it repeat. One per
+    server (its counts are that server's)."""
 
+    def __init__(self, logger: logging.Logger, interval_s: float = 1.0) -> None:
+        self.logger = logger
+        self._throttle = Throttle(interval_s)
 
-def log_throttled(
-    logger: logging.Logger, key: str, level: int, message: str, *args: object
-) -> None:
-    """Log at most one line per `key` a second (clipped), saying how many were held back:
-    the one way the server logs anything a client can make it repeat."""
-    if not logger.isEnabledFor(level):
-        return
-    held = _THROTTLE.admit(key)
-    if held is not None:
-        suffix = f" (+{held} like it in the last second)" if held else ""
-        logger.log(level, "%s%s", clip_message(message % args), suffix)
+    def log(self, key: str, level: int, message: str, *args: object) -> None:
+        if not self.logger.isEnabledFor(level):
+            return
+        held = self._throttle.admit(key)
+        if held is not None:
+            suffix = f" (+{held} like it in the last second)" if held else ""
+            self.logger.log(level, "%s%s", clip_message(message % args), suffix)

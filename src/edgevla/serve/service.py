@@ -22,7 +22,7 @@ from google.protobuf.message import DecodeError
 from edgevla.contracts import Observation
 from edgevla.features import STATE_KEY, TASK_KEY
 from edgevla.serve import schema, tensors
-from edgevla.serve.bounds import JsonRejected, RateLimiter, clip, clip_message, log_throttled
+from edgevla.serve.bounds import JsonRejected, RateLimiter, ThrottledLog, clip, clip_message
 from edgevla.serve.errors import BUSY_PREFIX
 from edgevla.serve.limits import ServeLimits
 from edgevla.serve.proto import policy_service_pb2 as pb
@@ -61,7 +61,7 @@ def _rpc(method):
         message = clip_message(failure.message)
         level = logging.DEBUG if failure.code == Code.ABORTED else logging.WARNING
         key = f"{method.__name__}:{failure.code.name}"
-        log_throttled(log, key, level, "%s -> %s: %s", method.__name__, failure.code.name, message)
+        self.throttled.log(key, level, "%s -> %s: %s", method.__name__, failure.code.name, message)
         context.abort(failure.code, message)
 
     return wrapper
@@ -80,6 +80,7 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
         self.workers = workers
         self.sessions = sessions
         self.max_bytes = max_bytes
+        self.throttled = ThrottledLog(log)
         self._infer_slots = threading.BoundedSemaphore(limits.infer_slots)
         self._n_slots = limits.infer_slots
 
@@ -107,8 +108,7 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
         except TooManySessions as e:
             raise RpcFailure(Code.RESOURCE_EXHAUSTED, str(e)) from e
         self.ended(evicted, "evicted (never inferred) for a new session")
-        log_throttled(
-            log,
+        self.throttled.log(
             f"open:{session.host}",
             logging.INFO,
             "session %s opened: policy=%s client=%s peer=%s actions_per_chunk=%d",
@@ -195,7 +195,7 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
             if s.claimed:
                 log.info("session %s %s: %s", s.id[:8], why, s.stats.summary())
             else:
-                log_throttled(log, f"ended:{s.host}", logging.INFO, "session %s %s", s.id[:8], why)
+                self.throttled.log(f"ended:{s.host}", logging.INFO, "session %s %s", s.id[:8], why)
 
     def _pick_policy(self, requested: str) -> tuple[str, PolicyWorker]:
         if requested:
@@ -290,8 +290,8 @@ def generic_handler(
         def handle(data: bytes, context: grpc.ServicerContext):
             host = host_of(context.peer())
             if not limiter.allow(host):
-                log_throttled(
-                    log, f"rate:{host}", logging.WARNING, "%s from %s: over the rate", name, host
+                servicer.throttled.log(
+                    f"rate:{host}", logging.WARNING, "%s from %s: over the rate", name, host
                 )
                 context.abort(
                     Code.RESOURCE_EXHAUSTED,
@@ -300,8 +300,7 @@ def generic_handler(
             try:
                 request = request_cls.FromString(data)
             except DecodeError as e:
-                log_throttled(
-                    log,
+                servicer.throttled.log(
                     f"parse:{name}",
                     logging.WARNING,
                     "%s -> INVALID_ARGUMENT: unparsable request (%d bytes)",
