@@ -155,7 +155,8 @@ def test_the_pool_runs_requests_in_parallel_up_to_its_limits(
     futures = []
     for t, session in enumerate(sessions):
         futures.append(worker.submit(session, make_observation(), t, 8))
-        _wait_until(lambda n=min(expect, t + 1): policy.inside[0] == n)
+        running = min(expect, t + 1)
+        _wait_until(lambda n=running: policy.inside[0] == n)
     time.sleep(0.1)  # time for a wrongly admitted call to enter
     assert policy.inside[1] == expect
     policy.gate.set()
