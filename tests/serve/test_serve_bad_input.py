@@ -198,13 +198,21 @@ def test_policy_returning_a_bad_chunk_is_internal_never_forwarded(serve, policy,
     assert e.value.code == Code.INTERNAL
 
 
-def test_garbage_bytes_as_a_whole_message_are_rejected_without_harm(serve):
+@pytest.mark.parametrize(
+    ("method", "message"),
+    [
+        ("/edgevla.v1.PolicyService/Infer", "edgevla.v1.InferRequest"),
+        ("/edgevla.v1.PolicyService/OpenSession", "edgevla.v1.OpenSessionRequest"),
+        ("/grpc.health.v1.Health/Check", "grpc.health.v1.HealthCheckRequest"),
+    ],
+)
+def test_garbage_bytes_as_a_whole_message_are_rejected_without_harm(serve, method, message):
     server = serve({"echo": EchoPolicy()})
     channel = grpc.insecure_channel(server.address)
-    call = channel.unary_unary("/edgevla.v1.PolicyService/Infer")  # bytes in, bytes out
+    call = channel.unary_unary(method)  # bytes in, bytes out
     with pytest.raises(grpc.RpcError) as e:
         call(b"\xff\xff\xff\xff not a protobuf", timeout=5)
     assert e.value.code() == Code.INVALID_ARGUMENT
-    assert "not a valid edgevla.v1.InferRequest" in e.value.details()
+    assert f"not a valid {message}" in e.value.details()
     channel.close()
     _assert_still_serving(server.address)

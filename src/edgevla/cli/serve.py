@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -96,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         policies = resolve_named(args.policy or ["scripted"])
     except PolicySourceError as e:
         raise CliError(str(e)) from e
+    share_cores(args.workers)
     if any(parse_source(spec)[1] == "zeros" for spec in args.policy or ()):
         logging.warning("the zeros policy drives every joint to 0: never point it at a real arm")
     server = PolicyServer(
@@ -122,6 +125,14 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         server.stop(grace=2.0)
     return 0
+
+
+def share_cores(workers: int) -> None:
+    """With several inference workers, give each torch call cores/workers threads: torch's
+    default (every core per call) makes parallel calls fight over the same cores."""
+    torch = sys.modules.get("torch")  # only a torch policy loaded it; bundles never do
+    if torch is not None and workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 def _read_token(path: Path) -> str:

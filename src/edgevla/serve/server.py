@@ -13,15 +13,16 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2
 
 from edgevla.contracts import ChunkPolicy, PolicySpec
 from edgevla.serve.auth import BearerTokenInterceptor
 from edgevla.serve.bounds import RateLimiter
 from edgevla.serve.errors import ServeError
+from edgevla.serve.handlers import health_handler, policy_handler
 from edgevla.serve.limits import MIB, ServeLimits
 from edgevla.serve.proto import policy_service_pb2 as pb
-from edgevla.serve.service import PolicyServicer, generic_handler
+from edgevla.serve.service import PolicyServicer
 from edgevla.serve.sessions import SessionTable, Sweeper
 from edgevla.serve.worker import PolicyWorker
 
@@ -135,9 +136,13 @@ class PolicyServer:
         )
         servicer = PolicyServicer(self._workers, self._sessions, self.max_bytes, limits)
         limiter = RateLimiter(limits.peer_rate, limits.peer_burst)
-        server.add_generic_rpc_handlers((generic_handler(servicer, SERVICE_NAME, limiter),))
         self._health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        server.add_generic_rpc_handlers(
+            (
+                policy_handler(servicer, SERVICE_NAME, limiter),
+                health_handler(self._health, servicer.throttled),
+            )
+        )
         self.port = self._bind(server)
         for worker in self._workers.values():
             worker.start()

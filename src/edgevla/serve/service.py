@@ -17,12 +17,11 @@ import threading
 
 import grpc
 import numpy as np
-from google.protobuf.message import DecodeError
 
 from edgevla.contracts import Observation
 from edgevla.features import STATE_KEY, TASK_KEY
 from edgevla.serve import schema, tensors
-from edgevla.serve.bounds import JsonRejected, RateLimiter, ThrottledLog, clip, clip_message
+from edgevla.serve.bounds import JsonRejected, ThrottledLog, clip, clip_message
 from edgevla.serve.errors import BUSY_PREFIX
 from edgevla.serve.limits import ServeLimits
 from edgevla.serve.proto import policy_service_pb2 as pb
@@ -268,59 +267,6 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
 
     def _count_failure(self, session: Session) -> None:
         self.sessions.update(session, lambda s: setattr(s, "infer_failed", s.infer_failed + 1))
-
-
-_METHODS = {
-    "OpenSession": (pb.OpenSessionRequest, pb.OpenSessionReply),
-    "Infer": (pb.InferRequest, pb.InferReply),
-    "CloseSession": (pb.CloseSessionRequest, pb.CloseSessionReply),
-}
-
-
-def generic_handler(
-    servicer: PolicyServicer, service_name: str, limiter: RateLimiter
-) -> grpc.GenericRpcHandler:
-    """Handlers that rate-limit each host, then parse requests themselves, so bytes that are
-    not a valid message get INVALID_ARGUMENT with the parser's reason (gRPC's own
-    deserializer would say INTERNAL)."""
-
-    def bind(name: str, request_cls, reply_cls) -> grpc.RpcMethodHandler:
-        method = getattr(servicer, name)
-
-        def handle(data: bytes, context: grpc.ServicerContext):
-            host = host_of(context.peer())
-            if not limiter.allow(host):
-                servicer.throttled.log(
-                    f"rate:{host}", logging.WARNING, "%s from %s: over the rate", name, host
-                )
-                context.abort(
-                    Code.RESOURCE_EXHAUSTED,
-                    f"{BUSY_PREFIX}more than {limiter.rate:g} requests/s from {clip(host)}",
-                )
-            try:
-                request = request_cls.FromString(data)
-            except DecodeError as e:
-                servicer.throttled.log(
-                    f"parse:{name}",
-                    logging.WARNING,
-                    "%s -> INVALID_ARGUMENT: unparsable request (%d bytes)",
-                    name,
-                    len(data),
-                )
-                context.abort(
-                    Code.INVALID_ARGUMENT,
-                    f"request is not a valid {request_cls.DESCRIPTOR.full_name} ({len(data)} "
-                    f"bytes): {clip(str(e))}",
-                )
-            return method(request, context)
-
-        return grpc.unary_unary_rpc_method_handler(
-            handle, response_serializer=reply_cls.SerializeToString
-        )
-
-    return grpc.method_handlers_generic_handler(
-        service_name, {name: bind(name, *classes) for name, classes in _METHODS.items()}
-    )
 
 
 def _check_task(task: str) -> None:
