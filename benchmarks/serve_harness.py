@@ -30,16 +30,17 @@ DEMO_ACT = "/work/main/demo/act-teabag"
 class ServerChild:
     """`python serve_harness.py --child ...` as a context manager; `log` is its stderr file."""
 
-    def __init__(self, policy: str, log: Path, *, workers: int = 1, token: str | None = None):
-        self.cmd = [
-            sys.executable,
-            __file__,
-            "--child",
-            "--policy",
-            policy,
-            "--workers",
-            str(workers),
-        ]
+    def __init__(
+        self,
+        policy: str,
+        log: Path,
+        *,
+        workers: int = 1,
+        token: str | None = None,
+        sleep_ms: float = 0.0,
+    ) -> None:
+        self.cmd = [sys.executable, __file__, "--child", "--policy", policy]
+        self.cmd += ["--workers", str(workers), "--sleep-ms", str(sleep_ms)]
         if token:
             self.cmd += ["--token", token]
         self.log = log
@@ -150,6 +151,24 @@ def percentiles_ms(seconds: list[float]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
+class Sleeping:
+    """`policy` plus `ms` of sleep per chunk: compute that leaves the CPU free, as on an
+    accelerator, so the pool's scheduling shows apart from the CPU this machine has spare."""
+
+    def __init__(self, policy, ms: float) -> None:
+        self.policy, self.spec, self.seconds = policy, policy.spec, ms / 1e3
+
+    def reset(self) -> None:
+        self.policy.reset()
+
+    def fork(self):
+        return Sleeping(self.policy, self.seconds * 1e3)
+
+    def predict_chunk(self, observation, timestep=0):
+        time.sleep(self.seconds)
+        return self.policy.predict_chunk(observation, timestep)
+
+
 def _child(args: argparse.Namespace) -> None:
     from edgevla.cli.serve import share_cores
     from edgevla.serve import PolicyServer
@@ -158,6 +177,8 @@ def _child(args: argparse.Namespace) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     policies = resolve_named([args.policy])
+    if args.sleep_ms:
+        policies = {name: Sleeping(p, args.sleep_ms) for name, p in policies.items()}
     share_cores(args.workers)
     server = PolicyServer(
         policies,
@@ -176,4 +197,5 @@ if __name__ == "__main__":
     parser.add_argument("--policy", default=DEMO_ACT)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--token", default=None)
+    parser.add_argument("--sleep-ms", type=float, default=0.0)
     _child(parser.parse_args())

@@ -9,6 +9,8 @@ and writes them to --out as JSON.
         [--workers 1,2] [--seconds 10] [--policy /work/main/demo/act-teabag]
 
 On a shared 2-core machine the numbers move with whatever else runs: note the load average.
+`--policy hold --sleep-ms 30` isolates the pool's scheduling: 30 ms of compute per chunk that
+leaves the CPU free, as an accelerator would.
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--sleep-ms", type=float, default=0.0, help="add sleeping compute")
     parser.add_argument("--out", type=Path, default=Path("serve_load.json"))
     args = parser.parse_args()
     rows = []
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     for workers in [int(w) for w in args.workers.split(",")]:
         log = Path(tempfile.mkdtemp()) / "server.log"
-        with ServerChild(args.policy, log, workers=workers) as server:
+        with ServerChild(args.policy, log, workers=workers, sleep_ms=args.sleep_ms) as server:
             for n in [int(s) for s in args.sessions.split(",")]:
                 robots = [Robot(server.address, args.fps) for _ in range(n)]
                 elapsed = run_robots(robots, args.seconds)
