@@ -183,10 +183,10 @@ class HealthProbe:
         return max((s for s, _ in samples), default=float("nan")), {n for _, n in samples}
 
 
-def campaign(policy: str, token: str | None, attack_s: float) -> list[dict]:
+def campaign(policy: str, token: str | None, attack_s: float, sleep_ms: float) -> list[dict]:
     rows: list[dict] = []
     log = Path(tempfile.mkdtemp()) / "server.log"
-    with ServerChild(policy, log, token=token) as server:
+    with ServerChild(policy, log, token=token, sleep_ms=sleep_ms) as server:
         robots = [Robot(server.address, token=token) for _ in range(4)]
         probe = HealthProbe(server.address)
         sessions: dict[int, str] = {}
@@ -256,7 +256,7 @@ def _print(r: dict) -> None:
         f"[{r['server']}] {r['attack']:22s} {r['calls']:5d} calls in {r['seconds']:4.1f} s | "
         f"robots {r['robot_hz']:4.1f} Hz p99 {r['robot_p99_ms']:6.0f} ms | health worst "
         f"{r['health_worst_ms']:5.0f} ms {r['health']} | log {r['log_bytes_per_call']:5.1f} B/call "
-        f"| RSS {r['rss_mb']:5.0f} MB | {r['codes']}",
+        f"| RSS {r['rss_mb']:5.0f} MB | robot sessions {r['robot_sessions']} | {r['codes']}",
         flush=True,
     )
 
@@ -266,12 +266,13 @@ def main() -> int:
     parser.add_argument("--policy", default=DEMO_ACT)
     parser.add_argument("--attack-s", type=float, default=5.0)
     parser.add_argument("--token-too", action="store_true", help="repeat against a token server")
+    parser.add_argument("--sleep-ms", type=float, default=0.0, help="add sleeping compute")
     parser.add_argument("--out", type=Path, default=Path("serve_abuse.json"))
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    rows = campaign(args.policy, None, args.attack_s)
+    rows = campaign(args.policy, None, args.attack_s, args.sleep_ms)
     if args.token_too:
-        rows += campaign(args.policy, "bench-token", args.attack_s)
+        rows += campaign(args.policy, "bench-token", args.attack_s, args.sleep_ms)
     args.out.write_text(json.dumps(rows, indent=1))
     return 0
 
