@@ -5,6 +5,7 @@ health and session control answer while every inference slot is taken."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -189,3 +190,23 @@ def test_health_and_session_control_answer_while_every_inference_slot_waits(serv
     for t in threads:
         t.join(10)
     assert sum(isinstance(o, pb.InferReply) for o in outcomes) == limits.infer_slots
+
+
+class Uncopyable(Counter):
+    """Holds a native handle (here a lock) that cannot be deep-copied, like a runtime session."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handle = threading.Lock()
+
+
+def test_a_policy_that_cannot_be_copied_is_shared_reset_per_session_and_says_so(serve, caplog):
+    server = serve({"native": Uncopyable()})
+    with caplog.at_level(logging.WARNING, logger="edgevla.serve"):
+        for _ in range(2):
+            with RemotePolicy(server.address, SPEC) as client:
+                first = client.predict_chunk(make_observation(), 0).actions[0, 0]
+                assert first == 1  # each session starts from a reset policy
+    assert server.workers["native"].isolation == "shared_reset"
+    warnings = [r.getMessage() for r in caplog.records if "cannot be copied" in r.getMessage()]
+    assert len(warnings) == 1 and "give it fork()" in warnings[0]
