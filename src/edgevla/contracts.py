@@ -32,6 +32,12 @@ control loop then hands it the queue's head with each request, `observation.acti
 float32[k, A] (k = 0 when nothing is queued, e.g. in sync); policies without it get nothing."""
 
 
+ACTION_RANGE = "action_range"
+"""Key of `PolicySpec.extra`: {"min": [A floats], "max": [A floats]}, the range of each action
+column in the training data (a checkpoint's action stats). Chunks outside it by more than a
+margin are refused before they reach the arm (edgevla.serve.guard); without it, finiteness only."""
+
+
 class PolicyUnavailable(RuntimeError):
     """No chunk came back and none was computed (a policy server down or restarting): a
     transient failure. The control loop holds the arm and, if the policy has `reconnect()`,

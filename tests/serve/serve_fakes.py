@@ -3,6 +3,7 @@ directory on sys.path; the unique module name avoids clashes with other packages
 
 from __future__ import annotations
 
+import copy
 import threading
 
 import grpc
@@ -29,13 +30,22 @@ def make_observation(spec: PolicySpec = SPEC, seed: int = 0, task: str = "pick")
 
 class EchoPolicy:
     """Chunk row t = state + t, so a test can tell which observation a chunk came from;
-    records every (timestep, task, image checksum) it saw."""
+    records every (timestep, task, image checksum) it saw. The server gives each session a
+    `fork()`: its own reset count, the same `seen`/`images` records (the test's view of all
+    sessions); `forks` lists them."""
 
     def __init__(self, spec: PolicySpec = SPEC) -> None:
         self.spec = spec
         self.seen: list[tuple[int, str]] = []
         self.images: list[dict[str, np.ndarray]] = []
         self.resets = 0
+        self.forks: list[EchoPolicy] = []
+
+    def fork(self) -> EchoPolicy:
+        child = copy.copy(self)
+        child.resets, child.forks = 0, []
+        self.forks.append(child)
+        return child
 
     def predict_chunk(self, observation, timestep: int = 0) -> ActionChunk:
         self.seen.append((timestep, observation[TASK_KEY]))

@@ -13,6 +13,7 @@ from serve_fakes import SPEC, EchoPolicy, FailingPolicy, infer_request, make_obs
 from edgevla.contracts import ActionChunk
 from edgevla.features import STATE_KEY, image_key
 from edgevla.serve import RemoteError, RemotePolicy
+from edgevla.serve.limits import ServeLimits
 from edgevla.serve.proto import policy_service_pb2 as pb
 from edgevla.serve.tensors import fill_jpeg, fill_raw
 
@@ -104,7 +105,7 @@ def test_bad_observation_is_invalid_argument_and_the_server_keeps_serving(
     policy = EchoPolicy()
     server = serve({"echo": policy})
     raw = raw_client(server.address)
-    bad_session = raw.open()
+    bad_session = raw.open(policy="echo")
     request = infer_request(bad_session, make_observation())
     corrupt(request)
     with pytest.raises(grpc.RpcError) as e:
@@ -136,24 +137,24 @@ def test_unknown_session_is_not_found(serve, raw_client):
 
 def test_oversized_message_is_resource_exhausted(serve, raw_client):
     big = SPEC.__class__(chunk_size=8, cameras=("top",), image_shape=(800, 800))
-    server = serve({"big": EchoPolicy(big)}, max_message_mb=1.0)
+    server = serve({"big": EchoPolicy(big)}, limits=ServeLimits(max_message_mb=1.0))
     raw = raw_client(server.address)  # the raw client itself allows 64 MiB
-    sid = raw.open()
+    sid = raw.open(policy="big")
     with pytest.raises(grpc.RpcError) as e:
         raw.infer(infer_request(sid, make_observation(big)))  # 1.9 MB of image
     assert e.value.code() == Code.RESOURCE_EXHAUSTED
     assert "larger than max" in e.value.details() or "exceeds" in e.value.details()
     small = big.__class__(chunk_size=8, cameras=("top",), image_shape=(100, 100))
-    server2 = serve({"small": EchoPolicy(small)}, max_message_mb=1.0)
+    server2 = serve({"small": EchoPolicy(small)}, limits=ServeLimits(max_message_mb=1.0))
     with RemotePolicy(server2.address, small) as client:
         assert client.predict_chunk(make_observation(small), 0).actions.shape == (8, 6)
 
 
 def test_jpeg_cannot_declare_a_decoded_size_beyond_the_message_limit(serve, raw_client):
     anysize = SPEC.__class__(chunk_size=8, cameras=("top",), image_shape=None)
-    server = serve({"any": EchoPolicy(anysize)}, max_message_mb=1.0)
+    server = serve({"any": EchoPolicy(anysize)}, limits=ServeLimits(max_message_mb=1.0))
     raw = raw_client(server.address)
-    request = infer_request(raw.open(), make_observation(anysize))
+    request = infer_request(raw.open(policy="any"), make_observation(anysize))
     fill_jpeg(request.observation[TOP], np.zeros((1000, 1000, 3), np.uint8), 50)  # small file
     with pytest.raises(grpc.RpcError) as e:
         raw.infer(request)
@@ -197,13 +198,21 @@ def test_policy_returning_a_bad_chunk_is_internal_never_forwarded(serve, policy,
     assert e.value.code == Code.INTERNAL
 
 
-def test_garbage_bytes_as_a_whole_message_are_rejected_without_harm(serve):
+@pytest.mark.parametrize(
+    ("method", "message"),
+    [
+        ("/edgevla.v1.PolicyService/Infer", "edgevla.v1.InferRequest"),
+        ("/edgevla.v1.PolicyService/OpenSession", "edgevla.v1.OpenSessionRequest"),
+        ("/grpc.health.v1.Health/Check", "grpc.health.v1.HealthCheckRequest"),
+    ],
+)
+def test_garbage_bytes_as_a_whole_message_are_rejected_without_harm(serve, method, message):
     server = serve({"echo": EchoPolicy()})
     channel = grpc.insecure_channel(server.address)
-    call = channel.unary_unary("/edgevla.v1.PolicyService/Infer")  # bytes in, bytes out
+    call = channel.unary_unary(method)  # bytes in, bytes out
     with pytest.raises(grpc.RpcError) as e:
         call(b"\xff\xff\xff\xff not a protobuf", timeout=5)
     assert e.value.code() == Code.INVALID_ARGUMENT
-    assert "not a valid edgevla.v1.InferRequest" in e.value.details()
+    assert f"not a valid {message}" in e.value.details()
     channel.close()
     _assert_still_serving(server.address)

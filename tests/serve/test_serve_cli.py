@@ -46,8 +46,9 @@ def test_cli_serves_logs_sessions_and_stops_cleanly_on_ctrl_c(tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text("tok-123\n")
     proc, address = _start_cli(
-        "--policy", "hold:chunk_size=4,cameras=top,image=24x32", "--token-file", str(token_file)
-    )
+        "--policy", "hold:chunk_size=4,cameras=top,image=24x32", "--token-file", str(token_file),
+        "--workers", "2", "--max-in-flight", "1", "--session-idle-s", "5",
+    )  # fmt: skip
     try:
         with pytest.raises(RemoteError, match="UNAUTHENTICATED"):
             RemotePolicy(address).connect(timeout=5)
@@ -71,6 +72,8 @@ def test_cli_rejects_bad_arguments_with_one_line(tmp_path):
         (["--policy", "nope"], "--policy 'nope': not a known kind"),
         (["--policy", "hold", "--tls-cert", str(tmp_path / "c.pem")], "go together"),
         (["--policy", "hold", "--token-file", str(tmp_path / "none")], "does not exist"),
+        (["--policy", "hold", "--workers", "0"], "must be > 0, got {'workers': 0}"),
+        (["--policy", "hold", "--session-idle-s", "-1"], "session_idle_s must be >= 0"),
     ]:
         done = subprocess.run(run + extra, capture_output=True, text=True, timeout=30)
         assert done.returncode == 2 and message in done.stderr, done.stderr

@@ -25,8 +25,14 @@ def observation(**extra) -> dict:
 
 
 class SeeingEcho(EchoPolicy):
+    """Records the keys of every observation in `keys` (shared with its per-session forks)."""
+
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self.keys: list[str] = []
+
     def predict_chunk(self, observation, timestep=0):
-        self.keys = sorted(observation)
+        self.keys[:] = sorted(observation)
         return super().predict_chunk(observation, timestep)
 
 

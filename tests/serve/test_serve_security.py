@@ -35,7 +35,7 @@ def test_token_required_when_configured(serve):
 
 def test_token_is_checked_on_every_call_not_just_open(serve, raw_client):
     server = serve({"echo": EchoPolicy()}, token="tok")
-    sid = raw_client(server.address, token="tok").open()
+    sid = raw_client(server.address, token="tok").open(policy="echo")
     with pytest.raises(grpc.RpcError) as e:
         raw_client(server.address).infer(infer_request(sid, make_observation()))
     assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -1,4 +1,5 @@
-"""Inference off the RPC threads: one worker per policy keeping only the newest observation."""
+"""Inference off the RPC threads: a pool of workers per policy keeping only the newest
+observation per session, at most max_in_flight of one session's requests at once."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def test_older_pending_request_over_grpc_is_aborted_as_superseded(serve, raw_cli
     policy = GatedPolicy()
     server = serve({"gated": policy})
     raw = raw_client(server.address)
-    sid = raw.open()
+    sid = raw.open(policy="gated")
     obs = make_observation()
     results: dict[int, object] = {}
 
@@ -120,3 +121,44 @@ def test_a_slow_policy_does_not_block_another_policy(serve):
     slow.gate.set()
     blocked.join(5)
     slow_client.close()
+
+
+class Concurrency(EchoPolicy):
+    """Blocks in predict_chunk until `gate`; `inside` counts the calls running at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.lock = threading.Lock()
+        self.inside = [0, 0]  # [now, most ever]
+
+    def predict_chunk(self, observation, timestep=0):
+        with self.lock:
+            self.inside[0] += 1
+            self.inside[1] = max(self.inside)
+        self.gate.wait(10)
+        with self.lock:
+            self.inside[0] -= 1
+        return super().predict_chunk(observation, timestep)
+
+
+@pytest.mark.parametrize(
+    ("workers", "max_in_flight", "sessions", "expect"),
+    [(1, 2, ["a", "b"], 1), (2, 2, ["a", "b"], 2), (2, 2, ["a", "a"], 2), (2, 1, ["a", "a"], 1)],
+)
+def test_the_pool_runs_requests_in_parallel_up_to_its_limits(
+    workers, max_in_flight, sessions, expect
+):
+    policy = Concurrency()
+    worker = PolicyWorker("p", policy, workers=workers, max_in_flight=max_in_flight)
+    worker.start()
+    futures = []
+    for t, session in enumerate(sessions):
+        futures.append(worker.submit(session, make_observation(), t, 8))
+        running = min(expect, t + 1)
+        _wait_until(lambda n=running: policy.inside[0] == n)
+    time.sleep(0.1)  # time for a wrongly admitted call to enter
+    assert policy.inside[1] == expect
+    policy.gate.set()
+    assert [f.result(5).timestep for f in futures] == [0, 1]
+    worker.stop(1)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
 from edgevla.cli import CliError
+from edgevla.serve.limits import ServeLimits
 from edgevla.sources import POLICY_HELP
 
 
@@ -27,8 +30,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token-file", type=Path, help="file holding the bearer token clients must send"
     )
-    parser.add_argument("--max-message-mb", type=float, default=32.0, help="message size limit")
-    parser.add_argument("--max-sessions", type=int, default=64, help="concurrent sessions limit")
+    limits = ServeLimits()
+    parser.add_argument(
+        "--max-message-mb",
+        type=float,
+        default=None,
+        help="message size limit (default: twice the largest observation the policies read)",
+    )
+    parser.add_argument(
+        "--max-sessions", type=int, default=limits.max_sessions, help="open sessions in all"
+    )
+    parser.add_argument(
+        "--max-sessions-per-peer",
+        type=int,
+        default=limits.max_sessions_per_peer,
+        help="open sessions from one host",
+    )
+    parser.add_argument(
+        "--session-idle-s",
+        type=float,
+        default=limits.session_idle_s,
+        help="a session unused this long is closed",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=limits.workers, help="inference threads per policy"
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=limits.max_in_flight,
+        help="requests of one session computed at once (pipelining)",
+    )
+    parser.add_argument(
+        "--peer-rate",
+        type=float,
+        default=limits.peer_rate,
+        help="PolicyService calls per second allowed from one host",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
 
 
@@ -44,20 +82,33 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"expected a PEM file, {path} does not exist")
     token = _read_token(args.token_file) if args.token_file else None
     try:
+        limits = ServeLimits(
+            max_sessions=args.max_sessions,
+            max_sessions_per_peer=args.max_sessions_per_peer,
+            session_idle_s=args.session_idle_s,
+            workers=args.workers,
+            max_in_flight=args.max_in_flight,
+            max_message_mb=args.max_message_mb,
+            peer_rate=args.peer_rate,
+            peer_burst=args.peer_rate,
+        )
+    except ValueError as e:
+        raise CliError(str(e)) from e
+    try:
         policies = resolve_named(args.policy or ["scripted"])
     except PolicySourceError as e:
         raise CliError(str(e)) from e
+    share_cores(args.workers)
     if any(parse_source(spec)[1] == "zeros" for spec in args.policy or ()):
         logging.warning("the zeros policy drives every joint to 0: never point it at a real arm")
     server = PolicyServer(
         policies,
         host=args.host,
         port=args.port,
-        max_message_mb=args.max_message_mb,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         token=token,
-        max_sessions=args.max_sessions,
+        limits=limits,
     )
     try:
         server.start()
@@ -74,6 +125,14 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         server.stop(grace=2.0)
     return 0
+
+
+def share_cores(workers: int) -> None:
+    """With several inference workers, give each torch call cores/workers threads: torch's
+    default (every core per call) makes parallel calls fight over the same cores."""
+    torch = sys.modules.get("torch")  # only a torch policy loaded it; bundles never do
+    if torch is not None and workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 def _read_token(path: Path) -> str:

@@ -27,11 +27,14 @@ def _sleep(seconds: float) -> bool:
 class RetrySchedule:
     """Waits initial_s, x factor after each failure, capped at max_s; each attempt may take
     attempt_timeout_s. max_attempts None: retry until interrupted (the episode ends) — a robot
-    holds until its server is back; N: give up after N attempts (the episode then fails)."""
+    holds until its server is back; N: give up after N attempts (the episode then fails).
+    max_s is short because an attempt on a server that is down already lasts its
+    attempt_timeout_s (the remote client waits for it, re-dialing every 0.1 s): a long wait
+    between attempts would only be time in which a restarted server goes unnoticed."""
 
     initial_s: float = 0.1
     factor: float = 2.0
-    max_s: float = 2.0
+    max_s: float = 0.25
     attempt_timeout_s: float = 2.0
     max_attempts: int | None = None
 

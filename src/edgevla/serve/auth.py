@@ -8,6 +8,8 @@ import logging
 
 import grpc
 
+from edgevla.serve.bounds import ThrottledLog, clip_text
+
 log = logging.getLogger(__name__)
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
@@ -25,24 +27,26 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
         if not token:
             raise ValueError("a bearer token must be a non-empty string")
         self._token = token.encode()
+        self._log = ThrottledLog(log)
         self._deny_missing = _deny("missing 'authorization: Bearer <token>' metadata")
         self._deny_wrong = _deny("wrong bearer token")
 
     def intercept_service(self, continuation, handler_call_details):
         if handler_call_details.method.startswith(HEALTH_PREFIX):
             return continuation(handler_call_details)
+        method = clip_text(handler_call_details.method)
         value = None
         for key, v in handler_call_details.invocation_metadata or ():
             if key == "authorization":
                 value = v
                 break
         if value is None:
-            log.warning("rejected %s: no bearer token", handler_call_details.method)
+            self._log.log("auth:missing", logging.WARNING, "rejected %s: no bearer token", method)
             return self._deny_missing
         scheme, _, presented = str(value).partition(" ")
         ok = scheme.lower() == "bearer" and hmac.compare_digest(presented.encode(), self._token)
         if not ok:
-            log.warning("rejected %s: wrong bearer token", handler_call_details.method)
+            self._log.log("auth:wrong", logging.WARNING, "rejected %s: wrong bearer token", method)
             return self._deny_wrong
         return continuation(handler_call_details)
 

@@ -1,6 +1,10 @@
-"""Channels to a PolicyServer: TLS, size limits, gRPC's own reconnect pacing (from the
-runtime's RetrySchedule), health probe, and the mapping of gRPC statuses to the errors the
-robot side acts on."""
+"""Channels to a PolicyServer: TLS, size limits, re-dial pacing within one attempt, health
+probe, and the mapping of gRPC statuses to the errors the robot side acts on.
+
+Each reconnect attempt gets a fresh channel that re-dials every DIAL_INTERVAL_S while the
+attempt lasts (OpenSession waits for ready, bounded by the attempt's timeout), so a restarted
+server is found within about that interval of listening; the waits *between* attempts are
+the runtime's RetrySchedule (edgevla.runtime.retry)."""
 
 from __future__ import annotations
 
@@ -9,9 +13,19 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from edgevla.runtime.retry import RetrySchedule
-from edgevla.serve.errors import RemoteError, ServeError, ServerUnavailable, SessionLost, Superseded
+from edgevla.serve.errors import (
+    BUSY_PREFIX,
+    RemoteError,
+    ServeError,
+    ServerBusy,
+    ServerUnavailable,
+    SessionLost,
+    Superseded,
+)
 from edgevla.serve.server import MIB, read_pem
+
+DIAL_INTERVAL_S = 0.1
+"""How often a channel re-dials an unreachable server within one attempt."""
 
 _UNAVAILABLE = (
     grpc.StatusCode.UNAVAILABLE,
@@ -26,16 +40,15 @@ def make_channel(
     tls_ca: str | Path | bytes | None = None,
     tls_server_name: str | None = None,
     max_message_bytes: int = 64 * MIB,
-    retry: RetrySchedule | None = None,
 ) -> grpc.Channel:
-    """A channel with our size limits; gRPC re-dials a lost connection at the pace of `retry`."""
-    retry = retry or RetrySchedule()
+    """A channel with our size limits that re-dials a lost server every DIAL_INTERVAL_S."""
+    dial_ms = int(DIAL_INTERVAL_S * 1000)
     options = [
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
-        ("grpc.initial_reconnect_backoff_ms", int(retry.initial_s * 1000)),
-        ("grpc.min_reconnect_backoff_ms", int(retry.initial_s * 1000)),
-        ("grpc.max_reconnect_backoff_ms", int(retry.max_s * 1000)),
+        ("grpc.initial_reconnect_backoff_ms", dial_ms),
+        ("grpc.min_reconnect_backoff_ms", dial_ms),
+        ("grpc.max_reconnect_backoff_ms", dial_ms),
     ]
     if tls_ca is None:
         return grpc.insecure_channel(address, options=options)
@@ -63,7 +76,8 @@ def check_health(
 
 def translate(e: grpc.RpcError, what: str, address: str) -> ServeError:
     """The robot-side error for a failed call: unreachable/slow/cut -> ServerUnavailable,
-    forgotten session -> SessionLost, replaced observation -> Superseded, else RemoteError."""
+    busy -> ServerBusy, forgotten session -> SessionLost, replaced observation -> Superseded,
+    else RemoteError."""
     code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
     details = e.details() if hasattr(e, "details") else str(e)
     message = f"{what} on {address}: {code.name}: {details}"
@@ -71,6 +85,8 @@ def translate(e: grpc.RpcError, what: str, address: str) -> ServeError:
         return SessionLost(message, code)
     if code in _UNAVAILABLE:
         return ServerUnavailable(message, code)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and str(details).startswith(BUSY_PREFIX):
+        return ServerBusy(message, code)
     if code == grpc.StatusCode.ABORTED:
         return Superseded(message, code)
     return RemoteError(message, code)

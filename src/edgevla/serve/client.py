@@ -4,7 +4,10 @@ It never returns stale or invented actions: when the server cannot answer, `pred
 raises `ServerUnavailable` within `timeout`, the control loop holds the arm, and the inference
 worker calls `reconnect()` — one attempt, which opens a fresh session — on the runtime's
 `RetrySchedule` (edgevla.runtime.retry: the one owner of retrying). `connect()` at start-up
-retries on the same schedule.
+retries on the same schedule. Within one attempt a fresh channel re-dials every
+`channel.DIAL_INTERVAL_S`, so a restarted server is found within about that of listening.
+A chunk the action guard refuses (NaN/inf, far outside the spec's action range) raises
+`UnsafeChunk` — a `ServerUnavailable`, so the arm holds — and is counted in `refused_chunks`.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from edgevla.serve.errors import (
     ServeError,
     ServerUnavailable,
     SessionLost,
+    UnsafeChunk,
 )
+from edgevla.serve.guard import ActionGuard
 from edgevla.serve.proto import policy_service_pb2 as pb
 from edgevla.serve.proto import policy_service_pb2_grpc as pb_grpc
 from edgevla.serve.server import MIB
@@ -59,8 +64,8 @@ class RemotePolicy:
     None adopts whatever the server serves. actions_per_chunk: 0 = the policy's chunk size.
     tls_ca: PEM bytes or path of the CA that signed the server's cert (None = plaintext).
     jpeg_quality: send images as JPEG at this quality (needs Pillow); None = raw.
-    retry: how `connect()` retries, how long one `reconnect()` or `reset()` attempt may take,
-    and gRPC's re-dial pacing. Mid-episode the inference worker reconnects on
+    retry: how `connect()` retries and how long one `reconnect()` or `reset()` attempt may
+    take (it waits for the server that long). Mid-episode the inference worker reconnects on
     `RuntimeConfig.retry` (`edgevla run` builds both from the same flags).
     """
 
@@ -109,7 +114,9 @@ class RemotePolicy:
         self._stub: pb_grpc.PolicyServiceStub | None = None
         self._session_id: str | None = None
         self._spec: PolicySpec | None = None
+        self._guard = ActionGuard()
         self.last_timing: CallTiming | None = None
+        self.refused_chunks = 0
 
     # -- ChunkPolicy ------------------------------------------------------------------------
 
@@ -140,6 +147,17 @@ class RemotePolicy:
             raise ServerUnavailable(f"Infer on {self.address}: {e}") from None
         round_trip = time.perf_counter() - start
         actions = _actions(reply, spec)
+        problem = self._guard.problem(actions)
+        if problem is not None:
+            self.refused_chunks += 1
+            log.log(
+                logging.WARNING if self.refused_chunks == 1 else logging.DEBUG,
+                "refused a chunk from %s (%d so far), holding the arm: %s",
+                self.address,
+                self.refused_chunks,
+                problem,
+            )
+            raise UnsafeChunk(f"Infer(timestep={timestep}) on {self.address}: {problem}")
         self.last_timing = CallTiming(round_trip, reply.compute_s, reply.queue_wait_s)
         return ActionChunk(actions, int(reply.timestep))
 
@@ -244,7 +262,6 @@ class RemotePolicy:
             tls_ca=self._tls_ca,
             tls_server_name=self._tls_server_name,
             max_message_bytes=self._max_bytes,
-            retry=self.retry,
         )
         with self._lock:
             old, self._channel = self._channel, channel
@@ -265,21 +282,25 @@ class RemotePolicy:
             task=self.task,
             actions_per_chunk=self.actions_per_chunk,
             client_name=self.client_name,
+            adopt=self.expect is None,
         )
         if self.expect is not None:
             schema.spec_to_proto(self.expect, request.expected)
-        try:
-            reply = stub.OpenSession(request, timeout=timeout, metadata=self._metadata)
+        try:  # waits for the server within `timeout`: the channel re-dials meanwhile
+            reply = stub.OpenSession(
+                request, timeout=timeout, metadata=self._metadata, wait_for_ready=True
+            )
         except grpc.RpcError as e:
             raise translate(e, "OpenSession", self.address) from None
         try:
             spec = schema.spec_from_proto(reply.spec)
-        except ValueError as e:  # extra_json that is not JSON
+            guard = ActionGuard.for_spec(spec)
+        except ValueError as e:  # extra_json that is not JSON, a malformed action range
             raise RemoteError(f"the server announced an unreadable spec: {e}") from e
         self._check_announced(spec)
         with self._lock:
             self._channel, self._stub = channel, stub
-            self._session_id, self._spec = reply.session_id, spec
+            self._session_id, self._spec, self._guard = reply.session_id, spec, guard
         log.info(
             "session %s open on %s: policy %r, %d actions per chunk at %g fps",
             reply.session_id[:8],
@@ -359,6 +380,4 @@ def _actions(reply: pb.InferReply, spec: PolicySpec) -> np.ndarray:
             f"the server sent actions {actions.dtype}{list(actions.shape)}, "
             f"expected float32{list(want)}"
         )
-    if not np.isfinite(actions).all():
-        raise RemoteError("the server sent non-finite actions (NaN or inf)")
     return actions.copy()  # writable and independent of the reply buffer

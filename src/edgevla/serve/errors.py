@@ -10,6 +10,9 @@ import grpc
 
 from edgevla.contracts import PolicyUnavailable
 
+BUSY_PREFIX = "busy: "
+"""A server's RESOURCE_EXHAUSTED message that means "retry shortly" starts with this."""
+
 
 class ServeError(RuntimeError):
     """Base of every edgevla.serve error; `code` is the gRPC status when one came back."""
@@ -28,6 +31,15 @@ class ServerUnavailable(ServeError, PolicyUnavailable):
 
 class SessionLost(ServerUnavailable):
     """The server no longer knows this session (it restarted or expired it): reconnect."""
+
+
+class ServerBusy(ServerUnavailable):
+    """The server refused for now (request rate, every inference slot taken): hold, retry."""
+
+
+class UnsafeChunk(ServerUnavailable):
+    """A chunk came back that the action guard refuses (NaN/inf, far outside the policy's
+    action range): it never reaches the arm, which holds as in an outage."""
 
 
 class Superseded(ServeError):

@@ -15,6 +15,7 @@ import numpy as np
 
 from edgevla.contracts import FLOAT_FEATURES, PolicySpec
 from edgevla.features import IMAGE_KEY_PREFIX, STATE_KEY, image_key
+from edgevla.serve.bounds import clip, parse_json_object
 from edgevla.serve.proto import policy_service_pb2 as pb
 
 Layout = Mapping[str, tuple[np.dtype, tuple[int, ...]]]
@@ -39,7 +40,7 @@ def spec_to_proto(spec: PolicySpec, out: pb.PolicySpec | None = None) -> pb.Poli
 def spec_from_proto(msg: pb.PolicySpec) -> PolicySpec:
     """The PolicySpec a server announced (all fields set)."""
     image_shape = (msg.image_height, msg.image_width) if msg.image_height else None
-    extra = json.loads(msg.extra_json) if msg.extra_json else {}
+    extra = parse_json_object(msg.extra_json, "PolicySpec.extra_json") if msg.extra_json else {}
     return PolicySpec(
         chunk_size=int(msg.chunk_size),
         fps=float(msg.fps),
@@ -48,7 +49,7 @@ def spec_from_proto(msg: pb.PolicySpec) -> PolicySpec:
         action_names=tuple(msg.action_names),
         state_dim=int(msg.state_dim),
         name=msg.name,
-        extra=extra if isinstance(extra, dict) else {"value": extra},
+        extra=extra,
     )
 
 
@@ -56,12 +57,13 @@ def spec_mismatches(expected: pb.PolicySpec, actual: PolicySpec) -> list[str]:
     """Where the loaded policy differs from what the robot expects; zero fields are unchecked.
 
     Cameras compare as sets (they travel by name); action names compare in order, because
-    the order is the meaning of each action column.
+    the order is the meaning of each action column. What the robot sent is clipped; JSON
+    beyond the caps raises JsonRejected (edgevla.serve.bounds).
     """
     out: list[str] = []
     if expected.cameras and set(expected.cameras) != set(actual.cameras):
         out.append(
-            f"cameras: robot expects {sorted(expected.cameras)}, "
+            f"cameras: robot expects {clip(sorted(expected.cameras))}, "
             f"policy uses {sorted(actual.cameras)}"
         )
     if expected.image_height or expected.image_width:
@@ -74,7 +76,7 @@ def spec_mismatches(expected: pb.PolicySpec, actual: PolicySpec) -> list[str]:
         out.append(f"state_dim: robot sends {expected.state_dim}, policy needs {actual.state_dim}")
     if expected.action_names and tuple(expected.action_names) != tuple(actual.action_names):
         out.append(
-            f"action_names: robot expects {list(expected.action_names)}, "
+            f"action_names: robot expects {clip(list(expected.action_names))}, "
             f"policy produces {list(actual.action_names)}"
         )
     if expected.fps and not math.isclose(expected.fps, actual.fps, rel_tol=1e-6):
@@ -91,15 +93,14 @@ def _float_feature_mismatch(expected_extra_json: str, actual: PolicySpec) -> lis
     """Checked only when the robot declares its extra float features."""
     if not expected_extra_json:
         return []
-    try:
-        wanted = json.loads(expected_extra_json)
-    except ValueError:
-        return [f"extra: expected a JSON object, got {expected_extra_json[:80]!r}"]
-    if not isinstance(wanted, dict) or FLOAT_FEATURES not in wanted:
+    wanted = parse_json_object(expected_extra_json, "expected.extra_json")
+    if FLOAT_FEATURES not in wanted:
         return []
     have = actual.extra.get(FLOAT_FEATURES, {})
     if wanted[FLOAT_FEATURES] != have:
-        return [f"{FLOAT_FEATURES}: robot sends {wanted[FLOAT_FEATURES]}, policy needs {have}"]
+        return [
+            f"{FLOAT_FEATURES}: robot sends {clip(wanted[FLOAT_FEATURES])}, policy needs {have}"
+        ]
     return []
 
 
@@ -132,7 +133,7 @@ def layout_problems(layout: Layout, spec: PolicySpec) -> list[str]:
     if unknown:
         cams = [k for k in unknown if k.startswith(IMAGE_KEY_PREFIX)]
         hint = f" (this policy's cameras are {list(spec.cameras)})" if cams else ""
-        problems.append(f"unknown keys {unknown}{hint}")
+        problems.append(f"unknown keys {clip(unknown)}{hint}")
     if STATE_KEY in layout:
         dt, shape = layout[STATE_KEY]
         if dt != np.float32 or shape != (spec.state_dim,):

@@ -1,7 +1,8 @@
 """PolicyServer: serves loaded ChunkPolicies over gRPC, one session per robot (DESIGN §5).
 
 Constructing it does no I/O; `start()` loads (if given a factory), binds and serves;
-`stop(grace)` drains in-flight calls, then stops the policy workers.
+`stop(grace)` drains in-flight calls, then stops the policy workers. Every bound it keeps
+(sessions, workers, rates, message size) is one ServeLimits.
 """
 
 from __future__ import annotations
@@ -12,20 +13,22 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2
 
 from edgevla.contracts import ChunkPolicy, PolicySpec
 from edgevla.serve.auth import BearerTokenInterceptor
+from edgevla.serve.bounds import RateLimiter
 from edgevla.serve.errors import ServeError
+from edgevla.serve.handlers import health_handler, policy_handler
+from edgevla.serve.limits import MIB, ServeLimits
 from edgevla.serve.proto import policy_service_pb2 as pb
-from edgevla.serve.service import PolicyServicer, generic_handler
-from edgevla.serve.sessions import SessionTable
+from edgevla.serve.service import PolicyServicer
+from edgevla.serve.sessions import SessionTable, Sweeper
 from edgevla.serve.worker import PolicyWorker
 
 log = logging.getLogger("edgevla.serve")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PolicyService"].full_name
-MIB = 1024 * 1024
 
 Policies = Mapping[str, ChunkPolicy] | Callable[[], Mapping[str, ChunkPolicy]]
 
@@ -52,6 +55,7 @@ class PolicyServer:
 
     tls_cert/tls_key: PEM bytes or file paths (both or neither); token: require
     `authorization: Bearer <token>` on every PolicyService call. port=0 picks a free port.
+    limits: sessions, workers, rates and the message size (see ServeLimits).
     """
 
     def __init__(
@@ -60,28 +64,27 @@ class PolicyServer:
         host: str = "127.0.0.1",
         port: int = 8080,
         *,
-        max_message_mb: float = 32.0,
         tls_cert: str | Path | bytes | None = None,
         tls_key: str | Path | bytes | None = None,
         token: str | None = None,
-        max_sessions: int = 64,
-        session_idle_s: float = 600.0,
-        rpc_threads: int = 16,
+        limits: ServeLimits | None = None,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TLS needs both tls_cert and tls_key (or neither)")
-        if max_message_mb <= 0:
-            raise ValueError(f"max_message_mb must be > 0, got {max_message_mb}")
         if token is not None and not token:
             raise ValueError("token must be a non-empty string or None")
         self._policies = policies
         self.host = host
         self._requested_port = port
-        self.max_bytes = int(max_message_mb * MIB)
+        limits = limits or ServeLimits()
+        self.limits = limits
+        self.max_bytes = 0  # known in start(): derived from the policies' specs by default
         self._tls = (tls_cert, tls_key) if tls_cert is not None else None
         self._token = token
-        self._sessions = SessionTable(max_sessions, session_idle_s)
-        self._rpc_threads = rpc_threads
+        self._sessions = SessionTable(
+            limits.max_sessions, limits.max_sessions_per_peer, limits.session_idle_s
+        )
+        self._sweeper: Sweeper | None = None
         self._server: grpc.Server | None = None
         self._health: health.HealthServicer | None = None
         self._workers: dict[str, PolicyWorker] = {}
@@ -103,6 +106,11 @@ class PolicyServer:
         return dict(self._workers)
 
     @property
+    def sessions(self) -> SessionTable:
+        """The open sessions (for monitoring and tests)."""
+        return self._sessions
+
+    @property
     def tls(self) -> bool:
         return self._tls is not None
 
@@ -111,9 +119,14 @@ class PolicyServer:
         if self._server is not None:
             raise ServeError("the server is already started")
         policies = self._policies() if callable(self._policies) else self._policies
-        self._workers = {name: PolicyWorker(name, p) for name, p in _checked(policies).items()}
+        limits = self.limits
+        self._workers = {
+            name: PolicyWorker(name, p, limits.workers, limits.max_in_flight)
+            for name, p in _checked(policies).items()
+        }
+        self.max_bytes = limits.max_message_bytes(w.policy.spec for w in self._workers.values())
         server = grpc.server(
-            futures.ThreadPoolExecutor(self._rpc_threads, thread_name_prefix="edgevla-rpc"),
+            futures.ThreadPoolExecutor(limits.rpc_threads, thread_name_prefix="edgevla-rpc"),
             interceptors=[BearerTokenInterceptor(self._token)] if self._token else [],
             options=[
                 ("grpc.max_receive_message_length", self.max_bytes),
@@ -121,24 +134,38 @@ class PolicyServer:
                 ("grpc.so_reuseport", 0),  # a port in use is an error, not a shared listener
             ],
         )
-        servicer = PolicyServicer(self._workers, self._sessions, self.max_bytes)
-        server.add_generic_rpc_handlers((generic_handler(servicer, SERVICE_NAME),))
+        servicer = PolicyServicer(self._workers, self._sessions, self.max_bytes, limits)
+        limiter = RateLimiter(limits.peer_rate, limits.peer_burst)
         self._health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        server.add_generic_rpc_handlers(
+            (
+                policy_handler(servicer, SERVICE_NAME, limiter),
+                health_handler(self._health, servicer.throttled),
+            )
+        )
         self.port = self._bind(server)
         for worker in self._workers.values():
             worker.start()
+        self._sweeper = Sweeper(
+            self._sessions,
+            min(limits.sweep_s, max(limits.session_idle_s, 0.01)),
+            lambda expired: servicer.ended(expired, "expired (idle)"),
+        )
+        self._sweeper.start()
         server.start()
         for service in ("", SERVICE_NAME):
             self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
         log.info(
-            "serving %s on %s (TLS %s, token %s, max message %.1f MiB)",
+            "serving %s on %s (TLS %s, token %s, max message %.2f MiB, %d workers, "
+            "sessions isolated by %s)",
             sorted(self._workers),
             self.address,
             "on" if self._tls else "off",
             "on" if self._token else "off",
             self.max_bytes / MIB,
+            limits.workers,
+            sorted({w.isolation for w in self._workers.values()}),
         )
         return self.port
 
@@ -163,6 +190,8 @@ class PolicyServer:
             return
         self._health.enter_graceful_shutdown()
         self._server.stop(grace).wait()
+        if self._sweeper is not None:
+            self._sweeper.stop()
         for worker in self._workers.values():
             worker.stop(timeout=grace if grace is not None else 1.0)
         for session in self._sessions.clear():

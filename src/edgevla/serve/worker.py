@@ -1,10 +1,12 @@
-"""One inference thread per loaded policy, keeping only the newest observation per session.
+"""A pool of inference threads per loaded policy, keeping only the newest observation per
+session and giving each session its own policy object (edgevla.serve.instances).
 
-Why a thread per policy: the RPC threads only decode and validate, so a slow policy never
-blocks health checks, session management or other policies, and a policy object is only
-ever called from one thread. Why newest-only: a robot that sent a newer observation while
-the older one still waited wants actions for *now*; the older request is answered with
-`Superseded` instead of burning compute on a stale frame.
+Why a pool: several robots share one policy; with `workers` threads their requests run in
+parallel (torch and onnxruntime release the GIL while they compute). Why newest-only: a robot
+that sent a newer observation while the older one still waited wants actions for *now*; the
+older request is answered with `Superseded` instead of burning compute on a stale frame.
+Up to `max_in_flight` requests of one session run at once (pipelined requests); sessions are
+served in arrival order, so a fast-sending robot cannot starve others.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections import Counter, OrderedDict
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from edgevla.contracts import ActionChunk, ChunkPolicy, Observation
+from edgevla.serve.guard import ActionGuard
+from edgevla.serve.instances import SessionPolicies
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,10 @@ class WorkerStopped(Exception):
 
 class PolicyFailed(Exception):
     """The policy raised, or returned something that is not a valid chunk."""
+
+
+class UnsafeActions(PolicyFailed):
+    """The policy returned a chunk the action guard refuses (non-finite, out of range)."""
 
 
 @dataclass(frozen=True)
@@ -58,19 +65,35 @@ class _Job:
 
 
 class PolicyWorker:
-    """Runs `policy.predict_chunk` on its own thread; `submit` returns a Future."""
+    """Runs `predict_chunk` of each session's policy on `workers` threads; `submit` returns
+    a Future. `refused`: chunks the action guard stopped."""
 
-    def __init__(self, name: str, policy: ChunkPolicy) -> None:
+    def __init__(
+        self, name: str, policy: ChunkPolicy, workers: int = 1, max_in_flight: int = 2
+    ) -> None:
         self.name = name
         self.policy = policy
+        self.guard = ActionGuard.for_spec(policy.spec)
+        self.max_in_flight = max_in_flight
+        self.refused = 0
+        self._policies = SessionPolicies(name, policy)
         self._cond = threading.Condition()
         self._pending: OrderedDict[str, _Job] = OrderedDict()  # session -> newest job, FIFO
-        self._control: deque[tuple[Callable[[], Any], Future]] = deque()
+        self._running: Counter[str] = Counter()
         self._stopping = False
-        self._thread = threading.Thread(target=self._loop, name=f"policy-{name}", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"policy-{name}-{i}", daemon=True)
+            for i in range(workers)
+        ]
+
+    @property
+    def isolation(self) -> str:
+        """How sessions get their policy object: fork, copy, shared or shared_reset."""
+        return self._policies.mode
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def submit(
         self, session_id: str, observation: Observation, timestep: int, n_actions: int
@@ -96,17 +119,6 @@ class PolicyWorker:
             )
         return job.future
 
-    def call(self, fn: Callable[[], Any]) -> Future:
-        """Run `fn` on the worker thread before any pending inference (e.g. policy.reset)."""
-        future: Future = Future()
-        with self._cond:
-            if self._stopping:
-                future.set_exception(WorkerStopped(f"policy {self.name!r} is shutting down"))
-                return future
-            self._control.append((fn, future))
-            self._cond.notify()
-        return future
-
     def discard(self, session_id: str, future: Future) -> None:
         """Drop a job whose caller went away, if it has not started yet."""
         with self._cond:
@@ -115,61 +127,68 @@ class PolicyWorker:
                 del self._pending[session_id]
         future.cancel()
 
+    def forget(self, session_id: str) -> None:
+        """The session ended (closed, expired, evicted): drop its policy object."""
+        self._policies.forget(session_id)
+
     def pending_sessions(self) -> list[str]:
         with self._cond:
             return list(self._pending)
 
     def stop(self, timeout: float | None = None) -> None:
-        """Fail everything still pending and end the thread (a running call is waited for)."""
+        """Fail everything still pending and end the threads (running calls are waited for)."""
         with self._cond:
             self._stopping = True
             jobs = list(self._pending.values())
-            controls = list(self._control)
             self._pending.clear()
-            self._control.clear()
             self._cond.notify_all()
-        for future in [j.future for j in jobs] + [f for _, f in controls]:
-            if future.set_running_or_notify_cancel():
-                future.set_exception(WorkerStopped(f"policy {self.name!r} is shutting down"))
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        for job in jobs:
+            if job.future.set_running_or_notify_cancel():
+                job.future.set_exception(WorkerStopped(f"policy {self.name!r} is shutting down"))
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout)
 
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not (self._stopping or self._control or self._pending):
+                job = self._next_job()
+                while job is None and not self._stopping:
                     self._cond.wait()
+                    job = self._next_job()
                 if self._stopping:
                     return
-                if self._control:
-                    fn, future = self._control.popleft()
-                    job = None
-                else:
-                    _, job = self._pending.popitem(last=False)
-            if job is None:
-                self._run_control(fn, future)
-            else:
+                self._running[job.session_id] += 1
+            try:
                 self._run_job(job)
+            finally:
+                with self._cond:
+                    self._running[job.session_id] -= 1
+                    if not self._running[job.session_id]:
+                        del self._running[job.session_id]
+                    self._cond.notify_all()
 
-    @staticmethod
-    def _run_control(fn: Callable[[], Any], future: Future) -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            future.set_result(fn())
-        except Exception as e:
-            future.set_exception(PolicyFailed(f"{type(e).__name__}: {e}"))
+    def _next_job(self) -> _Job | None:
+        """The oldest pending job whose session has fewer than max_in_flight running."""
+        for session_id in self._pending:
+            if self._running[session_id] < self.max_in_flight:
+                return self._pending.pop(session_id)
+        return None
 
     def _run_job(self, job: _Job) -> None:
         if not job.future.set_running_or_notify_cancel():
             return  # the caller went away while it waited
-        started = time.perf_counter()
         try:
-            chunk = self.policy.predict_chunk(job.observation, job.timestep)
+            policy = self._policies.get(job.session_id)
+            started = time.perf_counter()
+            chunk = policy.predict_chunk(job.observation, job.timestep)
             compute_s = time.perf_counter() - started
             actions = self._checked_actions(chunk, job.n_actions)
+        except UnsafeActions as e:
+            job.future.set_exception(e)
+            return
         except Exception as e:
-            log.exception("policy %r failed (session %s)", self.name, job.session_id)
+            log.exception("policy %r failed (session %s)", self.name, job.session_id[:8])
             job.future.set_exception(PolicyFailed(f"policy {self.name!r} failed: {_describe(e)}"))
             return
         job.future.set_result(
@@ -177,7 +196,8 @@ class PolicyWorker:
         )
 
     def _checked_actions(self, chunk: Any, n_actions: int) -> np.ndarray:
-        """The first `n_actions` rows as float32[n, A]; never pass NaN or a short chunk on."""
+        """The first `n_actions` rows as float32[n, A]; never pass NaN, a wild value or a
+        short chunk on."""
         if not isinstance(chunk, ActionChunk):
             raise PolicyFailed(f"predict_chunk returned {type(chunk).__name__}, not ActionChunk")
         actions = chunk.actions
@@ -190,8 +210,19 @@ class PolicyWorker:
         if not np.issubdtype(actions.dtype, np.floating):
             raise PolicyFailed(f"predict_chunk returned {actions.dtype} actions, expected float32")
         out = np.ascontiguousarray(actions[:n_actions], dtype=np.float32)
-        if not np.isfinite(out).all():
-            raise PolicyFailed("predict_chunk returned non-finite actions (NaN or inf)")
+        problem = self.guard.problem(out)
+        if problem is not None:
+            with self._cond:
+                self.refused += 1
+                first = self.refused == 1
+            log.log(
+                logging.WARNING if first else logging.DEBUG,
+                "policy %r: refused a chunk (%d so far): %s",
+                self.name,
+                self.refused,
+                problem,
+            )
+            raise UnsafeActions(f"policy {self.name!r} returned {problem}; refused")
         return out
 
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(edgevla/serve/proto/policy_service.proto\x12\nedgevla.v1\"o\n\x06Tensor\x12 \n\x05\x64type\x18\x01 \x01(\x0e\x32\x11.edgevla.v1.DType\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12&\n\x08\x65ncoding\x18\x04 \x01(\x0e\x32\x14.edgevla.v1.Encoding\"\xb4\x01\n\nPolicySpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61meras\x18\x02 \x03(\t\x12\x14\n\x0cimage_height\x18\x03 \x01(\r\x12\x13\n\x0bimage_width\x18\x04 \x01(\r\x12\x11\n\tstate_dim\x18\x05 \x01(\r\x12\x14\n\x0c\x61\x63tion_names\x18\x06 \x03(\t\x12\x0b\n\x03\x66ps\x18\x07 \x01(\x01\x12\x12\n\nchunk_size\x18\x08 \x01(\r\x12\x12\n\nextra_json\x18\t \x01(\t\"\x8c\x01\n\x12OpenSessionRequest\x12(\n\x08\x65xpected\x18\x01 \x01(\x0b\x32\x16.edgevla.v1.PolicySpec\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x19\n\x11\x61\x63tions_per_chunk\x18\x04 \x01(\r\x12\x13\n\x0b\x63lient_name\x18\x05 \x01(\t\"\\\n\x10OpenSessionReply\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12$\n\x04spec\x18\x02 \x01(\x0b\x32\x16.edgevla.v1.PolicySpec\x12\x0e\n\x06policy\x18\x03 \x01(\t\"\xca\x01\n\x0cInferRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12>\n\x0bobservation\x18\x02 \x03(\x0b\x32).edgevla.v1.InferRequest.ObservationEntry\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x10\n\x08timestep\x18\x04 \x01(\x03\x1a\x46\n\x10ObservationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12!\n\x05value\x18\x02 \x01(\x0b\x32\x12.edgevla.v1.Tensor:\x02\x38\x01\"l\n\nInferReply\x12#\n\x07\x61\x63tions\x18\x01 \x01(\x0b\x32\x12.edgevla.v1.Tensor\x12\x10\n\x08timestep\x18\x02 \x01(\x03\x12\x11\n\tcompute_s\x18\x03 \x01(\x01\x12\x14\n\x0cqueue_wait_s\x18\x04 \x01(\x01\")\n\x13\x43loseSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x96\x01\n\x0cSessionStats\x12\x10\n\x08infer_ok\x18\x01 \x01(\x04\x12\x14\n\x0cinfer_failed\x18\x02 \x01(\x04\x12\x12\n\nsuperseded\x18\x03 \x01(\x04\x12\x17\n\x0f\x63ompute_s_total\x18\x04 \x01(\x01\x12\x15\n\rcompute_s_max\x18\x05 \x01(\x01\x12\x1a\n\x12queue_wait_s_total\x18\x06 \x01(\x01\"<\n\x11\x43loseSessionReply\x12\'\n\x05stats\x18\x01 \x01(\x0b\x32\x18.edgevla.v1.SessionStats*\x9a\x01\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rDTYPE_FLOAT32\x10\x01\x12\x11\n\rDTYPE_FLOAT64\x10\x02\x12\x11\n\rDTYPE_FLOAT16\x10\x03\x12\x0f\n\x0b\x44TYPE_UINT8\x10\x04\x12\x0f\n\x0b\x44TYPE_INT32\x10\x05\x12\x0f\n\x0b\x44TYPE_INT64\x10\x06\x12\x0e\n\nDTYPE_BOOL\x10\x07*/\n\x08\x45ncoding\x12\x10\n\x0c\x45NCODING_RAW\x10\x00\x12\x11\n\rENCODING_JPEG\x10\x01\x32\xe7\x01\n\rPolicyService\x12K\n\x0bOpenSession\x12\x1e.edgevla.v1.OpenSessionRequest\x1a\x1c.edgevla.v1.OpenSessionReply\x12\x39\n\x05Infer\x12\x18.edgevla.v1.InferRequest\x1a\x16.edgevla.v1.InferReply\x12N\n\x0c\x43loseSession\x12\x1f.edgevla.v1.CloseSessionRequest\x1a\x1d.edgevla.v1.CloseSessionReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(edgevla/serve/proto/policy_service.proto\x12\nedgevla.v1\"o\n\x06Tensor\x12 \n\x05\x64type\x18\x01 \x01(\x0e\x32\x11.edgevla.v1.DType\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12&\n\x08\x65ncoding\x18\x04 \x01(\x0e\x32\x14.edgevla.v1.Encoding\"\xb4\x01\n\nPolicySpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63\x61meras\x18\x02 \x03(\t\x12\x14\n\x0cimage_height\x18\x03 \x01(\r\x12\x13\n\x0bimage_width\x18\x04 \x01(\r\x12\x11\n\tstate_dim\x18\x05 \x01(\r\x12\x14\n\x0c\x61\x63tion_names\x18\x06 \x03(\t\x12\x0b\n\x03\x66ps\x18\x07 \x01(\x01\x12\x12\n\nchunk_size\x18\x08 \x01(\r\x12\x12\n\nextra_json\x18\t \x01(\t\"\x9b\x01\n\x12OpenSessionRequest\x12(\n\x08\x65xpected\x18\x01 \x01(\x0b\x32\x16.edgevla.v1.PolicySpec\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x19\n\x11\x61\x63tions_per_chunk\x18\x04 \x01(\r\x12\x13\n\x0b\x63lient_name\x18\x05 \x01(\t\x12\r\n\x05\x61\x64opt\x18\x06 \x01(\x08\"\\\n\x10OpenSessionReply\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12$\n\x04spec\x18\x02 \x01(\x0b\x32\x16.edgevla.v1.PolicySpec\x12\x0e\n\x06policy\x18\x03 \x01(\t\"\xca\x01\n\x0cInferRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12>\n\x0bobservation\x18\x02 \x03(\x0b\x32).edgevla.v1.InferRequest.ObservationEntry\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x10\n\x08timestep\x18\x04 \x01(\x03\x1a\x46\n\x10ObservationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12!\n\x05value\x18\x02 \x01(\x0b\x32\x12.edgevla.v1.Tensor:\x02\x38\x01\"l\n\nInferReply\x12#\n\x07\x61\x63tions\x18\x01 \x01(\x0b\x32\x12.edgevla.v1.Tensor\x12\x10\n\x08timestep\x18\x02 \x01(\x03\x12\x11\n\tcompute_s\x18\x03 \x01(\x01\x12\x14\n\x0cqueue_wait_s\x18\x04 \x01(\x01\")\n\x13\x43loseSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x96\x01\n\x0cSessionStats\x12\x10\n\x08infer_ok\x18\x01 \x01(\x04\x12\x14\n\x0cinfer_failed\x18\x02 \x01(\x04\x12\x12\n\nsuperseded\x18\x03 \x01(\x04\x12\x17\n\x0f\x63ompute_s_total\x18\x04 \x01(\x01\x12\x15\n\rcompute_s_max\x18\x05 \x01(\x01\x12\x1a\n\x12queue_wait_s_total\x18\x06 \x01(\x01\"<\n\x11\x43loseSessionReply\x12\'\n\x05stats\x18\x01 \x01(\x0b\x32\x18.edgevla.v1.SessionStats*\x9a\x01\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rDTYPE_FLOAT32\x10\x01\x12\x11\n\rDTYPE_FLOAT64\x10\x02\x12\x11\n\rDTYPE_FLOAT16\x10\x03\x12\x0f\n\x0b\x44TYPE_UINT8\x10\x04\x12\x0f\n\x0b\x44TYPE_INT32\x10\x05\x12\x0f\n\x0b\x44TYPE_INT64\x10\x06\x12\x0e\n\nDTYPE_BOOL\x10\x07*/\n\x08\x45ncoding\x12\x10\n\x0c\x45NCODING_RAW\x10\x00\x12\x11\n\rENCODING_JPEG\x10\x01\x32\xe7\x01\n\rPolicyService\x12K\n\x0bOpenSession\x12\x1e.edgevla.v1.OpenSessionRequest\x1a\x1c.edgevla.v1.OpenSessionReply\x12\x39\n\x05Infer\x12\x18.edgevla.v1.InferRequest\x1a\x16.edgevla.v1.InferReply\x12N\n\x0c\x43loseSession\x12\x1f.edgevla.v1.CloseSessionRequest\x1a\x1d.edgevla.v1.CloseSessionReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,30 +33,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INFERREQUEST_OBSERVATIONENTRY']._loaded_options = None
   _globals['_INFERREQUEST_OBSERVATIONENTRY']._serialized_options = b'8\001'
-  _globals['_DTYPE']._serialized_start=1163
-  _globals['_DTYPE']._serialized_end=1317
-  _globals['_ENCODING']._serialized_start=1319
-  _globals['_ENCODING']._serialized_end=1366
+  _globals['_DTYPE']._serialized_start=1178
+  _globals['_DTYPE']._serialized_end=1332
+  _globals['_ENCODING']._serialized_start=1334
+  _globals['_ENCODING']._serialized_end=1381
   _globals['_TENSOR']._serialized_start=56
   _globals['_TENSOR']._serialized_end=167
   _globals['_POLICYSPEC']._serialized_start=170
   _globals['_POLICYSPEC']._serialized_end=350
   _globals['_OPENSESSIONREQUEST']._serialized_start=353
-  _globals['_OPENSESSIONREQUEST']._serialized_end=493
-  _globals['_OPENSESSIONREPLY']._serialized_start=495
-  _globals['_OPENSESSIONREPLY']._serialized_end=587
-  _globals['_INFERREQUEST']._serialized_start=590
-  _globals['_INFERREQUEST']._serialized_end=792
-  _globals['_INFERREQUEST_OBSERVATIONENTRY']._serialized_start=722
-  _globals['_INFERREQUEST_OBSERVATIONENTRY']._serialized_end=792
-  _globals['_INFERREPLY']._serialized_start=794
-  _globals['_INFERREPLY']._serialized_end=902
-  _globals['_CLOSESESSIONREQUEST']._serialized_start=904
-  _globals['_CLOSESESSIONREQUEST']._serialized_end=945
-  _globals['_SESSIONSTATS']._serialized_start=948
-  _globals['_SESSIONSTATS']._serialized_end=1098
-  _globals['_CLOSESESSIONREPLY']._serialized_start=1100
-  _globals['_CLOSESESSIONREPLY']._serialized_end=1160
-  _globals['_POLICYSERVICE']._serialized_start=1369
-  _globals['_POLICYSERVICE']._serialized_end=1600
+  _globals['_OPENSESSIONREQUEST']._serialized_end=508
+  _globals['_OPENSESSIONREPLY']._serialized_start=510
+  _globals['_OPENSESSIONREPLY']._serialized_end=602
+  _globals['_INFERREQUEST']._serialized_start=605
+  _globals['_INFERREQUEST']._serialized_end=807
+  _globals['_INFERREQUEST_OBSERVATIONENTRY']._serialized_start=737
+  _globals['_INFERREQUEST_OBSERVATIONENTRY']._serialized_end=807
+  _globals['_INFERREPLY']._serialized_start=809
+  _globals['_INFERREPLY']._serialized_end=917
+  _globals['_CLOSESESSIONREQUEST']._serialized_start=919
+  _globals['_CLOSESESSIONREQUEST']._serialized_end=960
+  _globals['_SESSIONSTATS']._serialized_start=963
+  _globals['_SESSIONSTATS']._serialized_end=1113
+  _globals['_CLOSESESSIONREPLY']._serialized_start=1115
+  _globals['_CLOSESESSIONREPLY']._serialized_end=1175
+  _globals['_POLICYSERVICE']._serialized_start=1384
+  _globals['_POLICYSERVICE']._serialized_end=1615
 # @@protoc_insertion_point(module_scope)
