@@ -214,3 +214,18 @@ def test_env_state_only_policy_predicts_without_cameras(tiny_config, random_stat
         "observation.environment_state": [0.1, 0.2, 0.3],
     }
     assert adapter.predict_chunk(obs).actions.shape == (5, 6)
+
+
+def test_a_fork_shares_the_weights_and_predicts_the_same(
+    tiny_config, random_stats, random_policy, observation
+):
+    from edgevla.contracts import ACTION_RANGE
+
+    adapter = TorchChunkPolicy(random_policy(tiny_config(), random_stats()))
+    fork = adapter.fork()
+    assert fork.policy is adapter.policy and fork.spec == adapter.spec
+    np.testing.assert_array_equal(
+        fork.predict_chunk(observation()).actions, adapter.predict_chunk(observation()).actions
+    )
+    lo, hi = adapter.spec.extra[ACTION_RANGE]["min"], adapter.spec.extra[ACTION_RANGE]["max"]
+    assert len(lo) == len(hi) == 6 and all(a <= b for a, b in zip(lo, hi, strict=True))

@@ -137,3 +137,15 @@ def test_fine_tune_from_an_act_checkpoint_keeps_its_weights(dataset, tmp_path):
         Trainer(
             config(tmp_path / "back", policy="act", steps=1, init_from=str(tuned)), progress=False
         ).run()
+
+
+def test_the_prefix_projection_learns_in_its_own_group(tiny_config, random_stats, random_policy):
+    act = random_policy(tiny_config(), random_stats())
+    policy = _prefix_from(act, max_prefix=2, prefix_lr=2e-3)
+    groups = policy.optim_param_groups()
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert sorted(ids) == sorted(id(p) for p in policy.parameters())  # each exactly once
+    assert groups[-1]["lr"] == 2e-3
+    assert {id(p) for p in groups[-1]["params"]} == {
+        id(p) for p in policy.model.decoder_prefix_input_proj.parameters()
+    }

@@ -22,8 +22,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from edgevla.contracts import ACTION_PREFIX, ActionChunk, Observation, PolicySpec
-from edgevla.features import ACTION_PREFIX_KEY, IMAGE_KEY_PREFIX, JOINT_NAMES, TASK_KEY, camera_of
+from edgevla.contracts import ACTION_PREFIX, ACTION_RANGE, ActionChunk, Observation, PolicySpec
+from edgevla.features import (
+    ACTION_KEY,
+    ACTION_PREFIX_KEY,
+    IMAGE_KEY_PREFIX,
+    JOINT_NAMES,
+    TASK_KEY,
+    camera_of,
+)
 from edgevla.policies.registry import get_policy_type
 from edgevla.policies.types import FeatureType
 
@@ -45,10 +52,15 @@ class TorchChunkPolicy:
             for key, feature in config.input_features.items()
             if feature.type is not FeatureType.VISUAL or key in cameras
         }
-        self.spec = _spec(config, fps, self._inputs)
+        self.spec = _spec(config, fps, self._inputs, policy.postprocessor.stats)  # type: ignore[union-attr]
         self.seed = seed
         self._generator: torch.Generator | None = None
         self.reset()
+
+    def fork(self) -> TorchChunkPolicy:
+        """Another adapter on the same weights with its own episode state (the noise
+        generator): what a server gives each session. `predict_chunk` only reads the module."""
+        return TorchChunkPolicy(self.policy, self.spec.fps, self.seed)
 
     def reset(self) -> None:
         self.policy.reset()  # type: ignore[operator]
@@ -110,7 +122,17 @@ class TorchChunkPolicy:
         return next(self.policy.parameters()).device
 
 
-def _spec(config: Any, fps: float, inputs: dict[str, tuple[str, Any]]) -> PolicySpec:
+def _action_range(stats: Any) -> dict[str, list[float]] | None:
+    """{"min": [...], "max": [...]} of the action column in the training data, if stored."""
+    action = (stats or {}).get(ACTION_KEY, {})
+    if "min" not in action or "max" not in action:
+        return None
+    return {k: [float(v) for v in action[k].reshape(-1).tolist()] for k in ("min", "max")}
+
+
+def _spec(
+    config: Any, fps: float, inputs: dict[str, tuple[str, Any]], policy_stats: Any = None
+) -> PolicySpec:
     """What the wrapped policy reads and plans, in the vocabulary every loop speaks."""
     cameras = tuple(
         camera_of(source)
@@ -123,6 +145,9 @@ def _spec(config: Any, fps: float, inputs: dict[str, tuple[str, Any]]) -> Policy
     extra = {"n_action_steps": config.n_action_steps}
     if getattr(config, "num_steps", None) is not None:
         extra["num_steps"] = config.num_steps  # flow-matching steps per chunk
+    action_range = _action_range(policy_stats)
+    if action_range is not None:
+        extra[ACTION_RANGE] = action_range  # the training data's, for the server's guard
     if getattr(config, "max_prefix", None) is not None:
         extra[ACTION_PREFIX] = config.max_prefix  # reads the committed actions
     return PolicySpec(
