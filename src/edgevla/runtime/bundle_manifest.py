@@ -134,7 +134,7 @@ def read_manifest(bundle: Path) -> Manifest:
     if version != SCHEMA_VERSION:
         raise BundleError(
             path,
-            f"schema_version {str(version)[:40]!r} is not one this runtime reads "
+            f"schema_version {repr(version)[:40]} is not one this runtime reads "
             f"({SCHEMA_VERSION}); re-export the bundle with this edgevla",
         )
     try:
