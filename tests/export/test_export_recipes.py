@@ -15,6 +15,7 @@ from edgevla.runtime.bundle import load_bundle
 from edgevla.sources import resolve_policy
 
 INT8 = ("int8-dynamic", "int8-static", "optimized", "portable-int8")
+REDUCED = (*INT8, "fp16")
 
 
 def _torch_and_bundle_chunks(checkpoint, dataset, bundle):
@@ -56,8 +57,8 @@ def test_fp32_bundle_matches_the_torch_policy_on_dataset_frames(tiny_export_inpu
 
 
 @pytest.mark.slow  # one export per recipe, ~15 s each here
-@pytest.mark.parametrize("recipe", INT8)
-def test_every_int8_recipe_exports_and_its_bundle_runs_as_the_gate_measured(
+@pytest.mark.parametrize("recipe", REDUCED)
+def test_every_reduced_precision_recipe_exports_and_its_bundle_runs_as_the_gate_measured(
     recipe, tiny_export_inputs, tmp_path
 ):
     checkpoint, dataset = tiny_export_inputs
@@ -65,10 +66,11 @@ def test_every_int8_recipe_exports_and_its_bundle_runs_as_the_gate_measured(
     path = loose_recipe(recipe, tmp_path)
     manifest = export_bundle(ExportConfig(checkpoint, out, dataset, str(path), parity_frames=4))
     quantized = {b.name: b.quantized_ops for b in manifest.blocks}
-    assert any(quantized.values()), f"{recipe}: nothing was quantized: {quantized}"
+    if recipe in INT8:
+        assert any(quantized.values()), f"{recipe}: nothing was quantized: {quantized}"
     want, got, _ = _torch_and_bundle_chunks(checkpoint, dataset, out)
     error = max(float(np.abs(g - w).max()) for g, w in zip(got, want, strict=True))
-    assert error > 1e-4  # it really is quantized
+    assert error > 1e-5  # it really is at reduced precision
     assert manifest.parity["end_to_end"]["max_abs"] > 0
     if recipe == "portable-int8":
         import onnx
