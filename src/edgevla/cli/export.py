@@ -102,6 +102,7 @@ class _Bar:
         self._bar.set_description(label)
 
     def close(self) -> None:
+        self._bar.update(self._bar.total - self._bar.n)
         self._bar.close()
 
 

@@ -6,16 +6,22 @@ precision and checked against PyTorch on dataset frames, then written as a bundl
     manifest = export_bundle(ExportConfig(policy=ckpt, out=bundle, dataset=data, recipe="optimized"))
 """
 
-from edgevla.export.config import ExportConfig
-from edgevla.export.parity import ParityError
-from edgevla.export.pipeline import export_bundle
-from edgevla.export.recipes import RecipeError, load_recipe, shipped_recipes
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "ExportConfig",
-    "ParityError",
-    "RecipeError",
-    "export_bundle",
-    "load_recipe",
-    "shipped_recipes",
-]
+_PUBLIC = {
+    "ExportConfig": "edgevla.export.config",
+    "ParityError": "edgevla.export.parity",
+    "RecipeError": "edgevla.export.recipes",
+    "export_bundle": "edgevla.export.pipeline",
+    "load_recipe": "edgevla.export.recipes",
+    "shipped_recipes": "edgevla.export.recipes",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy: `edgevla.export.frames` or `.recipes` alone must not pull torch in."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'edgevla.export' has no attribute {name!r}")
+    return getattr(import_module(_PUBLIC[name]), name)
