@@ -61,11 +61,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", type=Path, default=None, help="output directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_latency(sub)
+
+
+def _add_latency(sub) -> None:  # type: ignore[no-untyped-def]
+    p = sub.add_parser("latency", help="a bundle's per-block and end-to-end latency vs eager")
+    p.add_argument("--policy", required=True, help="bundle directory")
+    p.add_argument("--compare", help="checkpoint to time with PyTorch eager on the same inputs")
+    p.add_argument("--runs", type=positive_int, default=30)
+    p.add_argument("--warmup", type=positive_int, default=3)
+    p.add_argument("--dataset", help="time on these frames (default: seeded random inputs)")
+    p.add_argument("--out", type=Path, default=None, help="write latency.json here")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.bench == "async":
         return _run_async(args)
+    if args.bench == "latency":
+        return _run_latency(args)
     raise CliError(f"unknown benchmark {args.bench!r}")
 
 
@@ -106,6 +119,35 @@ def _run_async(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     print((out / "results.md").read_text().split("## Feasibility")[0].rstrip())
     print(f"\nwrote {out}/results.md, results.json, config.json and {len(data['modes']) + 1} plots")
+    return 0
+
+
+def _run_latency(args: argparse.Namespace) -> int:
+    import json
+
+    from edgevla.evaluate.bundle_latency import (
+        LatencyBenchConfig,
+        latency_markdown,
+        run_latency_bench,
+    )
+    from edgevla.runtime.bundle_manifest import BundleError
+
+    config = LatencyBenchConfig(
+        policy=args.policy,
+        compare=args.compare,
+        runs=args.runs,
+        warmup=args.warmup,
+        dataset=args.dataset,
+    )
+    try:
+        result = run_latency_bench(config)
+    except BundleError as e:
+        raise CliError(str(e)) from None
+    print(latency_markdown(result))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "latency.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}/latency.json")
     return 0
 
 

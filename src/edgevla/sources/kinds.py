@@ -121,7 +121,10 @@ def _bundle(path: Path) -> ChunkPolicy:
             f"{path} is a bundle, but this edgevla has no bundle runtime ({BUNDLE_RUNTIME}); "
             "export support comes with the per-block export. Pass the checkpoint instead"
         ) from None
-    return runtime.load_bundle(path)
+    try:
+        return runtime.load_bundle(path)
+    except runtime.BundleError as e:
+        raise PolicySourceError(f"--policy {path}: {e}") from None
 
 
 def _listing(path: Path, limit: int = 8) -> str:

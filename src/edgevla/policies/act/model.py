@@ -110,14 +110,25 @@ class ACTModel(nn.Module):
                 [batch_size, config.latent_dim], dtype=torch.float32, device=device
             )
 
+        images = batch.get(IMAGES_KEY, []) if config.image_features else []
+        actions = self.chunk_from_features(batch, latent, self._image_features(images))
+        return actions, (mu, log_sigma_x2)
+
+    def chunk_from_features(
+        self, batch: dict[str, Tensor], latent: Tensor, image_features: list[Tensor]
+    ) -> Tensor:
+        """Everything after the backbone: (latent [B, L], backbone maps, one [B, C, h, w] per
+        camera) -> actions float[B, chunk_size, A]. Its own method so export can cut ACT into
+        the backbone block and this, the transformer block."""
+        config = self.config
+        batch_size = latent.shape[0]
         tokens = [self.encoder_latent_input_proj(latent)]
         pos = list(self.encoder_1d_feature_pos_embed.weight.unsqueeze(1))
         if config.robot_state_feature is not None:
             tokens.append(self.encoder_robot_state_input_proj(batch[STATE_KEY]))
         if config.env_state_feature is not None:
             tokens.append(self.encoder_env_state_input_proj(batch[ENV_STATE_KEY]))
-        images = batch.get(IMAGES_KEY, []) if config.image_features else []
-        for features in self._image_features(images):
+        for features in image_features:
             cam_pos = self.encoder_cam_feat_pos_embed(features).to(dtype=features.dtype)
             features = self.encoder_img_feat_input_proj(features)
             # [B, D, h, w] -> h*w tokens of [B, D]; positions [1, D, h, w] -> h*w of [1, D].
@@ -133,8 +144,7 @@ class ACTModel(nn.Module):
             decoder_pos_embed=self.decoder_pos_embed.weight.unsqueeze(1),
             encoder_pos_embed=encoder_pos,
         )
-        actions = self.action_head(decoder_out.transpose(0, 1))
-        return actions, (mu, log_sigma_x2)
+        return self.action_head(decoder_out.transpose(0, 1))
 
     def _decoder_queries(self, batch: dict[str, Tensor], batch_size: int, like: Tensor) -> Tensor:
         """The decoder's input [chunk_size, B, D]: zeros in ACT (its queries are positions only);
