@@ -19,12 +19,15 @@ def build_for_training(
     outputs: Mapping[str, PolicyFeature],
     stats: Mapping[str, Mapping[str, Any]],
     overrides: Mapping[str, Any],
+    *,
+    config_class: type[ACTConfig] = ACTConfig,
+    policy_class: type[ACTPolicy] = ACTPolicy,
 ) -> ACTPolicy:
-    """A fresh ACT for `edgevla train`. No hub here: the backbone starts from random weights,
-    not ImageNet's, unless `overrides` name them."""
+    """A fresh ACT (or a variant: its config and policy classes) for `edgevla train`. No hub
+    here: the backbone starts from random weights, not ImageNet's, unless `overrides` name them."""
     fields = {"pretrained_backbone_weights": None, **overrides}
-    config = ACTConfig(input_features=dict(inputs), output_features=dict(outputs), **fields)
-    return ACTPolicy(config, stats=stats)
+    config = config_class(input_features=dict(inputs), output_features=dict(outputs), **fields)
+    return policy_class(config, stats=stats)
 
 
 POLICY_TYPE = PolicyType(
