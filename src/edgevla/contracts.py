@@ -116,3 +116,27 @@ class Subscriber(Protocol):
     def on_tick(self, record: TickRecord) -> None: ...
 
     def on_episode_end(self, result: EpisodeResult) -> None: ...
+
+
+def checked_image(key: str, image: Any, hwc: tuple[int, int, int]) -> np.ndarray:
+    """The observation's uint8[H, W, C] image, after checking it against the trained `hwc`:
+    one check for every policy (torch or bundle), so both refuse the same input the same way."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"{key}: expected a uint8 image, got dtype {image.dtype}")
+    if image.shape != tuple(hwc):
+        raise ValueError(
+            f"{key}: expected image shape {tuple(hwc)} (H, W, C) as the policy was trained, "
+            f"got {image.shape}; images are not resized"
+        )
+    return image
+
+
+def checked_vector(key: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """The observation's vector as a new float32 array, after checking its shape and dtype."""
+    array = np.asarray(value)
+    if array.shape != tuple(shape) or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(
+            f"{key}: expected float32{list(shape)}, got {array.dtype}{list(array.shape)}"
+        )
+    return array.astype(np.float32, copy=True)

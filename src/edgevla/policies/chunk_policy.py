@@ -22,7 +22,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from edgevla.contracts import ACTION_PREFIX, ACTION_RANGE, ActionChunk, Observation, PolicySpec
+from edgevla.contracts import (
+    ACTION_PREFIX,
+    ACTION_RANGE,
+    ActionChunk,
+    Observation,
+    PolicySpec,
+    checked_image,
+    checked_vector,
+)
 from edgevla.features import (
     ACTION_KEY,
     ACTION_PREFIX_KEY,
@@ -166,24 +174,12 @@ def _spec(
 
 def image_tensor(key: str, image: Any, shape: tuple[int, ...]) -> Tensor:
     """uint8[H, W, 3] -> float32[3, H, W] in [0, 1], after checking it against (3, H, W)."""
-    image = np.asarray(image)
     channels, height, width = shape
-    if image.dtype != np.uint8:
-        raise ValueError(f"{key}: expected a uint8 image, got dtype {image.dtype}")
-    if image.shape != (height, width, channels):
-        raise ValueError(
-            f"{key}: expected image shape {(height, width, channels)} (H, W, C) as the policy "
-            f"was trained, got {image.shape}; images are not resized"
-        )
+    image = checked_image(key, image, (height, width, channels))
     return (
         torch.from_numpy(np.ascontiguousarray(image)).float().div(255).permute(2, 0, 1).contiguous()
     )
 
 
 def vector_tensor(key: str, value: Any, shape: tuple[int, ...]) -> Tensor:
-    array = np.asarray(value)
-    if array.shape != shape or not np.issubdtype(array.dtype, np.number):
-        raise ValueError(
-            f"{key}: expected float32{list(shape)}, got {array.dtype}{list(array.shape)}"
-        )
-    return torch.from_numpy(array.astype(np.float32, copy=True))
+    return torch.from_numpy(checked_vector(key, value, shape))

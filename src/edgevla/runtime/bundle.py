@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from edgevla.contracts import ActionChunk, Observation, PolicySpec
+from edgevla.contracts import ActionChunk, Observation, PolicySpec, checked_image, checked_vector
 from edgevla.features import ACTION_KEY, STATE_KEY, TASK_KEY, image_key
 from edgevla.runtime.bundle_manifest import (
     ACTIONS_OUTPUT,
@@ -194,24 +194,10 @@ class BundlePolicy:
         return norm.unnormalize(x) if inverse else norm.normalize(x)
 
     def _image(self, key: str, image: Any) -> np.ndarray:
-        """uint8[H, W, 3] -> normalized float32[3, H, W] (checks as the torch policy's)."""
-        image = np.asarray(image)
-        height, width, channels = self._observation[key].shape
-        if image.dtype != np.uint8:
-            raise ValueError(f"{key}: expected a uint8 image, got dtype {image.dtype}")
-        if image.shape != (height, width, channels):
-            raise ValueError(
-                f"{key}: expected image shape {(height, width, channels)} (H, W, C) as the "
-                f"policy was trained, got {image.shape}; images are not resized"
-            )
+        """uint8[H, W, 3] -> normalized float32[3, H, W] (the torch policy's checks)."""
+        image = checked_image(key, image, tuple(self._observation[key].shape))
         chw = (image.astype(np.float32) / np.float32(255)).transpose(2, 0, 1)
         return self._norm(key, chw)
 
     def _vector(self, key: str, value: Any) -> np.ndarray:
-        array = np.asarray(value)
-        shape = tuple(self._observation[key].shape)
-        if array.shape != shape or not np.issubdtype(array.dtype, np.number):
-            raise ValueError(
-                f"{key}: expected float32{list(shape)}, got {array.dtype}{list(array.shape)}"
-            )
-        return array.astype(np.float32)
+        return checked_vector(key, value, tuple(self._observation[key].shape))
