@@ -282,3 +282,18 @@ def test_a_prefix_reading_policy_gets_the_queue_head_it_will_execute(mode):
                 np.testing.assert_allclose(by_tick[tick + i], action, atol=0.05)
     if mode == "async":
         assert max(len(p) for _, p in policy.prefixes[1:]) == 6
+
+
+def test_held_motion_counts_an_arm_catching_up_during_sync_waits():
+    sync = RuntimeConfig(trigger="sync", latency="0")
+    tracking = run(sync, FixedLatency(0.32), goal=3.0, chunk=50)  # the point keeps up: no lag
+    assert tracking.idle_ticks == 40 and tracking.held_motion_ticks == 0.0
+    # Planned at 0.5 units/s, the point moves at most 0.3: it lags and keeps moving through
+    # every wait after the first (before the first chunk it was at rest).
+    lagging = run(sync, FixedLatency(0.32), goal=3.0, chunk=50, max_speed=0.3)
+    waits_after_first = lagging.idle_ticks - lagging.first_wait_ticks
+    assert waits_after_first > 0
+    assert lagging.held_motion_ticks == pytest.approx(waits_after_first, rel=0.05)
+    assert lagging.summary()["held_motion_ticks"] == pytest.approx(
+        lagging.held_motion_ticks, abs=1e-3
+    )

@@ -174,7 +174,9 @@ def acceptance(runs: list[ModeRun], feasible: Mapping[str, bool]) -> list[dict]:
 
     time: the mean completion time over episodes both completed must be at most sync's minus
     0.9 × sync's mean wait; `hidden` is the fraction of sync's wait saved, `of hideable` the
-    same over the wait that excludes the first chunk (no mode can start before it lands).
+    same over the wait that excludes the first chunk (no mode can start before it lands),
+    `of standstill` over the part of sync's wait the arm stood still: a position-controlled arm
+    keeps moving while sync holds a target it lags, and no async schedule can save that part.
     """
     by_mode = {r.mode: r for r in runs}
     sync = by_mode.get("sync")
@@ -198,6 +200,7 @@ def acceptance(runs: list[ModeRun], feasible: Mapping[str, bool]) -> list[dict]:
                 paired_episodes=n,
                 hidden=saved / ref.wait_s,
                 hidden_of_hideable=saved / ref.hideable_wait_s if ref.hideable_wait_s else None,
+                hidden_of_standstill=saved / ref.standstill_s if ref.standstill_s > 0 else None,
             )
         twin = by_mode.get(_twin(run.mode, "weighted_average"))
         if run.runtime.aggregator != "weighted_average" and twin is not None:

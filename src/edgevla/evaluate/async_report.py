@@ -181,7 +181,9 @@ def _markdown(config, data, runs, plans, checks, images) -> str:
         "",
         "Success per set and overall as successes/episodes = rate [Wilson 95 % interval]. "
         "Completion: mean time to success of the successful episodes; wait: time the arm "
-        "waited for inference per episode; jerk: RMS third derivative of the commanded "
+        "waited for inference per episode; standstill: the part of that wait the arm stood "
+        "still (a position-controlled arm keeps catching up on a target it lags while the "
+        "loop holds it, see `metrics.motion_while_held`); jerk: RMS third derivative of the commanded "
         "targets (units/s³), mean per episode; starved ticks: total over all episodes.",
         "",
         markdown_table(summary_headers(config.sets), summary_rows(summaries)),

@@ -36,6 +36,7 @@ def _cell(value: Any) -> str:
 METRIC_HEADERS = (
     "completion s",
     "wait s",
+    "standstill s",
     "idle %",
     "starved ticks",
     "stale / ep",
@@ -73,6 +74,7 @@ def summary_rows(summaries: Mapping[str, Mapping[str, Summary]]) -> list[list[An
                 rate_cell(total),
                 total.completion_time_s,
                 total.wait_s,
+                total.standstill_s,
                 100.0 * total.idle_fraction,
                 total.starved_ticks,
                 total.stale_dropped,
@@ -107,12 +109,13 @@ def acceptance_lines(checks: Sequence[Mapping[str, Any]]) -> list[str]:
     for c in checks:
         parts = [f"success ≥ sync: {_cell(c['success'])}"]
         if "time" in c:
-            hideable = c["hidden_of_hideable"]
+            hideable, still = c["hidden_of_hideable"], c.get("hidden_of_standstill")
             parts.append(
                 f"time ≤ sync − 0.9 × wait: {_cell(c['time'])} (paired over "
                 f"{c['paired_episodes']} episodes: {c['completion_s']:.2f} s vs sync "
                 f"{c['sync_completion_s']:.2f} s; hides {c['hidden']:.0%} of sync's wait"
                 + (f", {hideable:.0%} of the hideable part" if hideable is not None else "")
+                + (f", {still:.0%} of its standstill" if still is not None else "")
                 + ")"
             )
         if "jerk" in c:

@@ -37,6 +37,7 @@ class Summary:
     episode_time_s: float
     wait_s: float  # time the arm waited for inference (idle), any reason
     first_wait_s: float  # of which before the first chunk: the same in every mode
+    standstill_s: float  # of the wait, the part the arm stood still (not catching up)
     idle_fraction: float  # idle ticks / all ticks, over all episodes
     starved_ticks: int  # total: an async queue ran dry
     outage_ticks: int  # total: the policy was unreachable
@@ -83,6 +84,7 @@ def summarize(results: Sequence[EpisodeResult]) -> Summary:
         episode_time_s=float(np.mean([r.episode_time_s for r in results])),
         wait_s=float(np.mean([r.idle_ticks for r in results])) / rate,
         first_wait_s=float(np.mean([r.first_wait_ticks for r in results])) / rate,
+        standstill_s=float(np.mean([r.idle_ticks - r.held_motion_ticks for r in results])) / rate,
         idle_fraction=sum(r.idle_ticks for r in results) / max(ticks, 1),
         starved_ticks=sum(r.starved_ticks for r in results),
         outage_ticks=sum(r.outage_ticks for r in results),

@@ -36,7 +36,7 @@ from edgevla.runtime.alignment import align_by_state
 from edgevla.runtime.clocks import Clock, VirtualClock
 from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.inference import Arrival, Inference, make_inference
-from edgevla.runtime.metrics import jerk_rms, period_deviation
+from edgevla.runtime.metrics import jerk_rms, motion_while_held, period_deviation
 from edgevla.runtime.records import EpisodeResult, EpisodeStart, TickRecord
 from edgevla.runtime.subscribers import notify
 
@@ -58,6 +58,8 @@ class _Tally:
     held_at_request: dict[int, int] = field(default_factory=dict)  # in flight: tick -> idle
     latencies: list[float] = field(default_factory=list)  # one per received chunk
     commanded: list[np.ndarray] = field(default_factory=list)
+    travel: list[float] = field(default_factory=list)  # measured state's L1 move per tick
+    held: list[bool] = field(default_factory=list)  # per tick: the loop held its target
     starts: list[float] = field(default_factory=list)  # clock time at each tick start
 
     def count(self, idle: bool, starved: bool, outage: bool) -> None:
@@ -210,6 +212,8 @@ class ControlLoop:
         if "success" not in info:
             raise KeyError(f"env.step info must have 'success'; got keys {sorted(info)}")
         ep.tally.commanded.append(ep.target)
+        ep.tally.travel.append(float(np.abs(_state_of(ep.obs) - _state_of(seen)).sum()))
+        ep.tally.held.append(idle)
         record = TickRecord(
             tick=tick, time_s=ep.tally.starts[-1], observation=seen, action=ep.target, info=info,
             queue_size=len(ep.queue), requested=requested, arrived=len(arrivals),
@@ -327,6 +331,7 @@ class ControlLoop:
             chunks_received=len(tally.latencies),
             latencies_s=tuple(tally.latencies),
             jerk=jerk_rms(traj, self.fps),
+            held_motion_ticks=motion_while_held(np.asarray(tally.travel), np.asarray(tally.held)),
             trigger=self.trigger.name,
             aggregator=self.aggregator_name,
             virtual_time=isinstance(self.clock, VirtualClock),

@@ -66,6 +66,9 @@ class EpisodeResult:
     outage_ticks: int = 0  # ticks held because the policy was unavailable (not starved ticks)
     first_wait_ticks: int = 0  # idle ticks before the first chunk landed: no mode can hide them
     reconnects: int = 0  # successful reconnects to the policy after an outage
+    held_motion_ticks: float = 0.0
+    """Of the idle ticks, how many ticks' worth the arm still moved (catching up on a target
+    it lagged, see metrics.motion_while_held): idle_ticks minus this is standstill."""
     commanded: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     """float32[ticks, A]: the commanded target of every tick."""
 
@@ -98,4 +101,5 @@ class EpisodeResult:
             "outage_ticks": self.outage_ticks,
             "first_wait_ticks": self.first_wait_ticks,
             "reconnects": self.reconnects,
+            "held_motion_ticks": round(self.held_motion_ticks, 3),
         }
