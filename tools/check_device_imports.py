@@ -1,5 +1,6 @@
 """Prove the device side is lean: import edgevla.contracts, edgevla.features and every module of edgevla.sources,
-edgevla.runtime and edgevla.serve
+edgevla.runtime and edgevla.serve, and build the `edgevla` command's parser (every command module
+is imported at start-up, so `edgevla serve` on a board needs them all torch-free at import),
 with torch, transformers, edgevla.policies and edgevla.export made unimportable.
 
 Run by test.sh (and so by CI) before the test suite; exits 1 naming each offending module.
@@ -49,10 +50,17 @@ def main() -> int:
                 importlib.import_module(info.name)
             except Exception as e:
                 bad.append(f"{info.name}: {e}")
+    try:
+        importlib.import_module("edgevla.cli").build_parser()
+    except Exception as e:
+        bad.append(f"edgevla.cli (the command's parser): {e}")
     if bad:
         print("device side is not lean:\n  " + "\n  ".join(bad), file=sys.stderr)
         return 1
-    print(f"device side imports cleanly without torch/transformers: {', '.join(DEVICE_PACKAGES)}")
+    print(
+        "device side imports cleanly without torch/transformers: "
+        f"{', '.join(DEVICE_PACKAGES)} and the edgevla command's parser"
+    )
     return 0
 
 
