@@ -149,3 +149,17 @@ def test_the_prefix_projection_learns_in_its_own_group(tiny_config, random_stats
     assert {id(p) for p in groups[-1]["params"]} == {
         id(p) for p in policy.model.decoder_prefix_input_proj.parameters()
     }
+
+
+def test_a_random_initial_projection_reads_the_prefix_from_the_start(
+    tiny_config, random_stats, random_policy, observation
+):
+    act = random_policy(tiny_config(chunk_size=8, n_action_steps=8), random_stats()).eval()
+    ours = TorchChunkPolicy(_prefix_from(act, max_prefix=4, prefix_init_std=0.05))
+    obs = observation()
+    base = ours.predict_chunk(obs).actions
+    np.testing.assert_array_equal(base, TorchChunkPolicy(act).predict_chunk(obs).actions)
+    obs[ACTION_PREFIX_KEY] = base[:3] + 5.0
+    assert np.abs(ours.predict_chunk(obs).actions - base).max() > 1e-4
+    with pytest.raises(ValueError, match="prefix_init_std must be >= 0"):
+        ACTPrefixConfig(**{**act.config.__dict__, "max_prefix": 4, "prefix_init_std": -1.0})

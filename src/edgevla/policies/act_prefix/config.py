@@ -22,7 +22,10 @@ class ACTPrefixConfig(ACTConfig):
     prefix_noise: std of the noise added to a training prefix, in normalized units, because
     the queue the runtime hands over is blended and deviates a little from any one plan;
     prefix_lr: the learning rate of the prefix projection, which starts at zero in a model
-    fine-tuned from ACT (at ACT's fine-tuning rate AdamW would move it too little to matter)."""
+    fine-tuned from ACT (at ACT's fine-tuning rate AdamW would move it too little to matter);
+    prefix_init_std: 0 starts the projection at zero (the fine-tune starts from exactly ACT's
+    chunks), > 0 draws its weights from N(0, std²) so the decoder sees the prefix from the first
+    step (a zero projection gives the layers after it no gradient to learn to read it)."""
 
     type_name: ClassVar[str] = TYPE_NAME
 
@@ -30,6 +33,7 @@ class ACTPrefixConfig(ACTConfig):
     prefix_none_share: float = 0.25
     prefix_noise: float = 0.02
     prefix_lr: float = 1e-3
+    prefix_init_std: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -41,5 +45,7 @@ class ACTPrefixConfig(ACTConfig):
             raise ValueError(f"prefix_none_share must be in [0, 1], got {self.prefix_none_share}")
         if self.prefix_lr <= 0:
             raise ValueError(f"prefix_lr must be > 0, got {self.prefix_lr}")
+        if self.prefix_init_std < 0:
+            raise ValueError(f"prefix_init_std must be >= 0, got {self.prefix_init_std}")
         if self.prefix_noise < 0:
             raise ValueError(f"prefix_noise must be >= 0, got {self.prefix_noise}")

@@ -34,7 +34,7 @@ class ACTPrefixModel(ACTModel):
         super().__init__(config)
         assert config.action_feature is not None
         self.decoder_prefix_input_proj = nn.Linear(config.action_feature.shape[0], config.dim_model)
-        nn.init.zeros_(self.decoder_prefix_input_proj.weight)
+        nn.init.normal_(self.decoder_prefix_input_proj.weight, std=config.prefix_init_std)
         nn.init.zeros_(self.decoder_prefix_input_proj.bias)
 
     def _decoder_queries(self, batch: dict[str, Tensor], batch_size: int, like: Tensor) -> Tensor:
