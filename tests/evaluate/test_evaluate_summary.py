@@ -88,8 +88,21 @@ def test_acceptance_against_sync():
     assert s["success"] and not s["time"] and s["hidden"] == pytest.approx(0.5)
     assert "jerk" not in s  # it is the reference
     d = checks[dry.mode]
-    assert not d["success"] and not d["no_starvation"] and d["paired_episodes"] == 1
+    # 1/2 against 2/2: the rate is below, the intervals overlap (the reading)
+    assert d["success"] and not d["success_point"]
+    assert not d["no_starvation"] and d["paired_episodes"] == 1
     assert "no_starvation" not in acceptance([sync, good], {good.mode: False})[0]
+
+
+def test_acceptance_success_needs_overlapping_intervals_on_every_set():
+    sync = _run("sync", [result(done=8.0, idle=30, first=10)] * 20)
+    worse = _run("latency_aware+crossfade", [result(success=False)] * 15 + [result()] * 5)
+    assert not acceptance([sync, worse], {})[0]["success"]  # 5/20 vs 20/20: apart
+    close = _run("latency_aware+crossfade", [result(success=False)] * 2 + [result()] * 18)
+    sync.results["validation"] = [result()] * 10
+    close.results["validation"] = [result(success=False)] * 8 + [result()] * 2
+    check = acceptance([sync, close], {})[0]
+    assert not check["success"]  # test 18/20 vs 20/20 overlap; held-out 2/10 vs 10/10 do not
 
 
 def test_markdown_table_formats_cells_and_checks_widths():
