@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -55,7 +57,8 @@ def test_summary_of_nothing_or_mixed_fps_is_an_error():
 def test_paired_completion_uses_only_episodes_both_completed():
     ours = [result(done=5.0), result(success=False), result(done=7.0)]
     ref = [result(done=6.0), result(done=9.0), result(success=False)]
-    assert paired_completion(ours, ref) == (5.0, 6.0, 1)
+    paired = paired_completion(ours, ref)
+    assert (paired.completion_s, paired.reference_completion_s, paired.episodes) == (5.0, 6.0, 1)
     assert paired_completion([result(success=False)], [result()]) is None
     with pytest.raises(ValueError, match="same episodes"):
         paired_completion(ours, ref[:2])
@@ -92,6 +95,27 @@ def test_acceptance_against_sync():
     assert d["success"] and not d["success_point"]
     assert not d["no_starvation"] and d["paired_episodes"] == 1
     assert "no_starvation" not in acceptance([sync, good], {good.mode: False})[0]
+
+
+def test_acceptance_time_is_against_syncs_wait_on_the_paired_episodes():
+    # sync's failed episode waited 600 ticks; only the two both completed count: 1 s of wait
+    sync = _run(
+        "sync",
+        [result(done=8.0, idle=30, first=10), result(done=9.0, idle=30, first=10),
+         result(success=False, ticks=900, idle=600)],
+    )  # fmt: skip
+    ours = _run(
+        "latency_aware+latest_only",
+        [result(done=7.1, jerk=5.0), result(done=8.1, jerk=5.0), result(done=6.0, jerk=5.0)],
+    )
+    lerobot = _run("threshold:0.6+weighted_average", [result(done=7.0, jerk=9.0) for _ in range(3)])
+    check = {c["mode"]: c for c in acceptance([sync, ours, lerobot], {})}[ours.mode]
+    assert check["paired_episodes"] == 2 and check["sync_wait_s"] == pytest.approx(1.0)
+    assert check["time"] and check["hidden"] == pytest.approx(0.9)
+    assert check["jerk_lerobot"]
+    sync.results["test"][0] = dataclasses.replace(sync.results["test"][0], held_motion_ticks=15)
+    check = acceptance([sync, ours], {})[0]
+    assert check["hidden_of_standstill"] == pytest.approx(0.9 / 0.75)  # 45 of 60 ticks still
 
 
 def test_acceptance_success_needs_overlapping_intervals_on_every_set():

@@ -167,6 +167,9 @@ def measure_latency(
     return timed
 
 
+LEROBOT_MODE = "threshold:0.6+weighted_average"  # LeRobot's async defaults, as the issue names
+
+
 def acceptance(runs: list[ModeRun], feasible: Mapping[str, bool]) -> list[dict]:
     """The issue's acceptance checks of each async mode against `sync` (when both ran);
     `feasible`: mode -> whether `edgevla plan` calls its latency and chunk length feasible
@@ -174,11 +177,14 @@ def acceptance(runs: list[ModeRun], feasible: Mapping[str, bool]) -> list[dict]:
 
     success: on every set and over all, the success interval overlaps sync's or lies above it
     (the issue's reading; `success_point` compares the rates alone).
-    time: the mean completion time over episodes both completed must be at most sync's minus
-    0.9 × sync's mean wait; `hidden` is the fraction of sync's wait saved, `of hideable` the
-    same over the wait that excludes the first chunk (no mode can start before it lands),
-    `of standstill` over the part of sync's wait the arm stood still: a position-controlled arm
-    keeps moving while sync holds a target it lags, and no async schedule can save that part.
+    time: over the episodes both completed, the mean completion time must be at most sync's
+    minus 0.9 × sync's mean wait on those same episodes; `hidden` is the fraction of that wait
+    saved, `of hideable` the same over the wait that excludes the first chunk (no mode can
+    start before it lands), `of standstill` over the part of sync's wait the arm stood still: a
+    position-controlled arm keeps moving while sync holds a target it lags, and no async
+    schedule can save that part.
+    jerk: below the same trigger with `weighted_average`, and `jerk_lerobot` below LeRobot's
+    setting (`threshold:0.6+weighted_average`) when that ran.
     """
     by_mode = {r.mode: r for r in runs}
     sync = by_mode.get("sync")
@@ -196,21 +202,26 @@ def acceptance(runs: list[ModeRun], feasible: Mapping[str, bool]) -> list[dict]:
             "success_point": s.success_rate >= ref.success_rate,
         }
         paired = paired_completion(run.all_results(), sync.all_results())
-        if paired is not None and ref.wait_s > 0:
-            ours, theirs, n = paired
-            saved = theirs - ours
+        if paired is not None and paired.reference_wait_s > 0:
+            saved = paired.reference_completion_s - paired.completion_s
+            hideable = paired.reference_wait_s - paired.reference_first_wait_s
+            still = paired.reference_standstill_s
             row.update(
-                time=ours <= theirs - 0.9 * ref.wait_s,
-                completion_s=ours,
-                sync_completion_s=theirs,
-                paired_episodes=n,
-                hidden=saved / ref.wait_s,
-                hidden_of_hideable=saved / ref.hideable_wait_s if ref.hideable_wait_s else None,
-                hidden_of_standstill=saved / ref.standstill_s if ref.standstill_s > 0 else None,
+                time=saved >= 0.9 * paired.reference_wait_s,
+                completion_s=paired.completion_s,
+                sync_completion_s=paired.reference_completion_s,
+                sync_wait_s=paired.reference_wait_s,
+                paired_episodes=paired.episodes,
+                hidden=saved / paired.reference_wait_s,
+                hidden_of_hideable=saved / hideable if hideable > 0 else None,
+                hidden_of_standstill=saved / still if still > 0 else None,
             )
         twin = by_mode.get(_twin(run.mode, "weighted_average"))
         if run.runtime.aggregator != "weighted_average" and twin is not None:
             row.update(jerk=s.jerk < twin.summary().jerk, jerk_vs=twin.mode)
+        lerobot = by_mode.get(LEROBOT_MODE)
+        if lerobot is not None and run is not lerobot:
+            row["jerk_lerobot"] = s.jerk < lerobot.summary().jerk
         if run.runtime.trigger == "latency_aware" and feasible.get(run.mode, False):
             row["no_starvation"] = s.starved_ticks == 0
         checks.append(row)

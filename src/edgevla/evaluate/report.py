@@ -116,13 +116,18 @@ def acceptance_lines(checks: Sequence[Mapping[str, Any]]) -> list[str]:
             parts.append(
                 f"time ≤ sync − 0.9 × wait: {_cell(c['time'])} (paired over "
                 f"{c['paired_episodes']} episodes: {c['completion_s']:.2f} s vs sync "
-                f"{c['sync_completion_s']:.2f} s; hides {c['hidden']:.0%} of sync's wait"
+                f"{c['sync_completion_s']:.2f} s, which waited {c['sync_wait_s']:.2f} s; hides "
+                f"{c['hidden']:.0%} of that wait"
                 + (f", {hideable:.0%} of the hideable part" if hideable is not None else "")
                 + (f", {still:.0%} of its standstill" if still is not None else "")
                 + ")"
             )
         if "jerk" in c:
             parts.append(f"jerk < `{c['jerk_vs']}`: {_cell(c['jerk'])}")
+        if "jerk_lerobot" in c:
+            parts.append(
+                f"jerk < LeRobot's `threshold:0.6+weighted_average`: {_cell(c['jerk_lerobot'])}"
+            )
         if "no_starvation" in c:
             parts.append(f"no starved ticks (plan: feasible): {_cell(c['no_starvation'])}")
         lines.append(f"- `{c['mode']}` — " + "; ".join(parts))

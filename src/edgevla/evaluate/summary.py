@@ -96,21 +96,42 @@ def summarize(results: Sequence[EpisodeResult]) -> Summary:
     )
 
 
+@dataclass(frozen=True)
+class Paired:
+    """Means over the episodes both runs completed: a comparison not biased by which episodes
+    each one failed (a failed sync episode waits for 30 s of chunks and would inflate the wait
+    a mode is asked to hide)."""
+
+    episodes: int
+    completion_s: float  # ours
+    reference_completion_s: float
+    reference_wait_s: float  # the reference's idle time on those episodes
+    reference_first_wait_s: float  # of which before its first chunk
+    reference_standstill_s: float  # of which the arm stood still (not catching up)
+
+
 def paired_completion(
     results: Sequence[EpisodeResult], reference: Sequence[EpisodeResult]
-) -> tuple[float, float, int] | None:
-    """(mean completion time, reference's mean, n) over the episodes both runs completed —
-    a comparison not biased by which episodes each one failed. None if there are none."""
+) -> Paired | None:
+    """`Paired` over the episodes both runs completed; None if there are none."""
     if len(results) != len(reference):
         raise ValueError(
             f"paired comparison needs the same episodes, got {len(results)} and {len(reference)}"
         )
-    pairs = [
-        (a.completion_time_s, b.completion_time_s)
-        for a, b in zip(results, reference, strict=True)
-        if a.success and b.success
-    ]
+    pairs = [(a, b) for a, b in zip(results, reference, strict=True) if a.success and b.success]
     if not pairs:
         return None
-    ours, theirs = np.asarray(pairs, dtype=np.float64).T
-    return float(ours.mean()), float(theirs.mean()), len(pairs)
+    theirs = [b for _, b in pairs]
+    rate = theirs[0].fps
+
+    def mean(values: Sequence[float]) -> float:
+        return float(np.mean(np.asarray(values, dtype=np.float64)))
+
+    return Paired(
+        episodes=len(pairs),
+        completion_s=mean([a.completion_time_s for a, _ in pairs]),  # type: ignore[misc]
+        reference_completion_s=mean([b.completion_time_s for b in theirs]),  # type: ignore[misc]
+        reference_wait_s=mean([b.idle_ticks for b in theirs]) / rate,
+        reference_first_wait_s=mean([b.first_wait_ticks for b in theirs]) / rate,
+        reference_standstill_s=mean([b.idle_ticks - b.held_motion_ticks for b in theirs]) / rate,
+    )
