@@ -9,6 +9,7 @@ import pytest
 
 from edgevla.evaluate.async_bench import ModeRun, acceptance
 from edgevla.evaluate.modes import parse_mode
+from edgevla.evaluate.phases import PhaseSplit
 from edgevla.evaluate.report import markdown_table, summary_headers, summary_rows
 from edgevla.evaluate.summary import paired_completion, summarize, wilson_interval
 from edgevla.runtime.config import RuntimeConfig
@@ -113,6 +114,15 @@ def test_acceptance_time_is_against_syncs_wait_on_the_paired_episodes():
     assert check["paired_episodes"] == 2 and check["sync_wait_s"] == pytest.approx(1.0)
     assert check["time"] and check["hidden"] == pytest.approx(0.9)
     assert check["jerk_lerobot"]
+    assert "hidden_clean" not in check  # no phase split recorded
+
+    def grasps(*attempts):
+        return [PhaseSplit((0.0,) * 4, (0.0,) * 4, a, 0, True) for a in attempts]
+
+    sync.phases["test"], ours.phases["test"] = grasps(1, 2, 1), grasps(1, 1, 1)
+    check = acceptance([sync, ours], {})[0]
+    assert check["clean_paired_episodes"] == 1  # the second sync episode re-grasped
+    assert check["hidden_clean"] == pytest.approx(0.9)  # 8.0 -> 7.1 of its 1 s wait
     sync.results["test"][0] = dataclasses.replace(sync.results["test"][0], held_motion_ticks=15)
     check = acceptance([sync, ours], {})[0]
     assert check["hidden_of_standstill"] == pytest.approx(0.9 / 0.75)  # 45 of 60 ticks still

@@ -18,7 +18,7 @@ from edgevla.evaluate.modes import DEFAULT_MODES, parse_mode
 from edgevla.evaluate.parallel import EpisodeRunner, ShardResult, shards_of
 from edgevla.evaluate.phases import PhaseSplit
 from edgevla.evaluate.protocol import default_split, evaluation_starts
-from edgevla.evaluate.summary import Summary, paired_completion, summarize
+from edgevla.evaluate.summary import Paired, Summary, paired_completion, summarize
 from edgevla.runtime.config import RuntimeConfig
 from edgevla.runtime.records import EpisodeResult
 from edgevla.runtime.subscribers import QueueSizeRecorder
@@ -96,6 +96,9 @@ class ModeRun:
 
     def all_results(self) -> list[EpisodeResult]:
         return [r for results in self.results.values() for r in results]
+
+    def all_phases(self) -> list[PhaseSplit]:
+        return [p for phases in self.phases.values() for p in phases]
 
     def summary(self, set_name: str | None = None) -> Summary:
         return summarize(self.all_results() if set_name is None else self.results[set_name])
@@ -212,10 +215,13 @@ def acceptance(runs: list[ModeRun], feasible: Mapping[str, bool]) -> list[dict]:
                 sync_completion_s=paired.reference_completion_s,
                 sync_wait_s=paired.reference_wait_s,
                 paired_episodes=paired.episodes,
-                hidden=saved / paired.reference_wait_s,
+                hidden=_hidden(paired),
                 hidden_of_hideable=saved / hideable if hideable > 0 else None,
                 hidden_of_standstill=saved / still if still > 0 else None,
             )
+        clean = _single_grasp_pairs(run, sync)
+        if clean is not None:
+            row.update(clean_paired_episodes=clean.episodes, hidden_clean=_hidden(clean))
         twin = by_mode.get(_twin(run.mode, "weighted_average"))
         if run.runtime.aggregator != "weighted_average" and twin is not None:
             row.update(jerk=s.jerk < twin.summary().jerk, jerk_vs=twin.mode)
@@ -226,6 +232,27 @@ def acceptance(runs: list[ModeRun], feasible: Mapping[str, bool]) -> list[dict]:
             row["no_starvation"] = s.starved_ticks == 0
         checks.append(row)
     return checks
+
+
+def _single_grasp_pairs(run: ModeRun, sync: ModeRun) -> Paired | None:
+    """Paired over the episodes both completed with a single grasp: the runtime's part of the
+    saving, without the re-grasp tail (which episodes re-grasp differs between modes)."""
+    ours, theirs = run.all_phases(), sync.all_phases()
+    if not ours or len(ours) != len(run.all_results()) or len(theirs) != len(ours):
+        return None
+    keep = [a.grasp_attempts == 1 == b.grasp_attempts for a, b in zip(ours, theirs, strict=True)]
+
+    def pick(results: list[EpisodeResult]) -> list[EpisodeResult]:
+        return [r for r, k in zip(results, keep, strict=True) if k]
+
+    return paired_completion(pick(run.all_results()), pick(sync.all_results()))
+
+
+def _hidden(paired: Paired) -> float | None:
+    """The share of the reference's wait on the paired episodes that was saved."""
+    if paired.reference_wait_s <= 0:
+        return None
+    return (paired.reference_completion_s - paired.completion_s) / paired.reference_wait_s
 
 
 def _sets(run: ModeRun, sync: ModeRun) -> list[str | None]:

@@ -122,6 +122,11 @@ def acceptance_lines(checks: Sequence[Mapping[str, Any]]) -> list[str]:
                 + (f", {still:.0%} of its standstill" if still is not None else "")
                 + ")"
             )
+        if c.get("hidden_clean") is not None:
+            parts.append(
+                f"on the {c['clean_paired_episodes']} pairs with a single grasp it hides "
+                f"{c['hidden_clean']:.0%} of sync's wait"
+            )
         if "jerk" in c:
             parts.append(f"jerk < `{c['jerk_vs']}`: {_cell(c['jerk'])}")
         if "jerk_lerobot" in c:
