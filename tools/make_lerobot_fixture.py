@@ -19,15 +19,24 @@ scratch virtualenv outside the repository (no torchvision: tools/lerobot_standin
         "av>=15,<16" "huggingface-hub<0.36" draccus==0.10.0 jsonlines deepdiff termcolor \
         "accelerate<2" einops pandas pillow
     /work/scratch/lerobot-venv/bin/python tools/make_lerobot_fixture.py
+    /work/scratch/lerobot-venv/bin/python tools/check_with_lerobot.py \
+        tests/dataset/doctor/data/lerobot_v30 --frames 327   # LeRobot vs edgevla, every frame
+
+lerobot 0.6.1 works too (tools/make_lerobot061_env.sh, then pip install "datasets>=4.8,<5"
+"pandas<3" jsonlines "av>=15,<16" into that venv); on this fixture it writes the same video
+and data files byte for byte (only info.json gains encoder fields), and the doctor's report is
+the same.
 
 The scene is drawn with numpy (a textured table seen by a fixed front camera and by a camera on
 the gripper, a two-link arm that picks a red block at A and puts it at B, its joint trajectory as
-state and action), seeded, so a rerun with the same LeRobot, PyAV and codec gives the same data.
+state and action), seeded, so a rerun with the same LeRobot, PyAV and codec gives the same files
+(byte for byte, but for the key order of meta/stats.json, which LeRobot takes from a set).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -232,6 +241,20 @@ def features() -> dict:
     return {"observation.state": vector, "action": vector, FRONT: camera, WRIST: camera}
 
 
+def codec_args(vcodec: str) -> dict:
+    """lerobot 0.4 takes `vcodec=`; 0.6 an `rgb_encoder=RGBEncoderConfig(vcodec=...)`."""
+    import inspect
+
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    params = inspect.signature(LeRobotDataset.create).parameters
+    if "vcodec" in params:
+        return {"vcodec": vcodec}
+    from lerobot.configs import RGBEncoderConfig
+
+    return {"rgb_encoder": RGBEncoderConfig(vcodec=vcodec)}
+
+
 def write_dataset(root: Path, vcodec: str) -> None:
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
@@ -239,7 +262,7 @@ def write_dataset(root: Path, vcodec: str) -> None:
     world = world_texture(rng)
     background = front_background(world)
     ds = LeRobotDataset.create(
-        REPO_ID, FPS, features(), root=root, robot_type="so101_follower", vcodec=vcodec
+        REPO_ID, FPS, features(), root=root, robot_type="so101_follower", **codec_args(vcodec)
     )
     for index, n in enumerate(LENGTHS):
         ep = episode(rng, world, background, n)
@@ -306,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO / "tools"))
     import datasets  # noqa: F401  (first, so it records that torchvision is absent)
     import lerobot_standin
+
+    # lerobot 0.6 imports transformers: it too must see no torchvision
+    with contextlib.suppress(ImportError):
+        import transformers.image_utils  # noqa: F401
 
     lerobot_standin.install()
     import av
