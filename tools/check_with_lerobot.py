@@ -30,6 +30,7 @@ LeRobot's own code.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -43,6 +44,10 @@ def _install_torchvision_standin() -> None:
     sys.path.insert(0, str(REPO / "tools"))
     import datasets  # noqa: F401  (imported first, so it records that torchvision is absent)
     import lerobot_standin
+
+    # lerobot 0.6 imports transformers: it too must record that torchvision is absent
+    with contextlib.suppress(ImportError):
+        import transformers.image_utils  # noqa: F401
 
     lerobot_standin.install()
 

@@ -45,8 +45,8 @@ def test_defects_gate_by_severity_and_land_in_json_and_html(dataset, tmp_path, c
     assert drift["status"] == "fail" and drift["findings"][0]["episode"] == 3
     assert data["config"]["thresholds"]["protocol.cluster_size"] == {"min_episodes": 2}
     html = (page / "index.html").read_text()
-    assert html.count("data:image/png;base64,") == 2  # reference and drifted, side by side
-    assert "reference: episode 0, frame 0" in html
+    assert html.count("data:image/png;base64,") == 3  # reference, drifted, their difference
+    assert "reference: episode 0, frame 0" in html and "difference x4" in html
 
 
 def test_errors_are_one_line_and_exit_2(tmp_path, clean_recording, capsys):

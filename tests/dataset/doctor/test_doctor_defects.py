@@ -66,6 +66,7 @@ def test_lamp_changed_between_episodes(dataset, doctor):
         defects.edit_frames(dataset, 2, cam, lambda f: defects.gain(f, 1.35))
     found = _only(doctor(dataset), "lighting.level", 2)
     assert {f.camera for f in found} == {TOP, LEFT}  # the gripper camera is not compared
+    assert all(f.reference[0] != 2 for f in found)  # shown beside a usual episode
 
 
 def test_flickering_lamp(dataset, doctor):

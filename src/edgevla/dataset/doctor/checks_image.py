@@ -96,14 +96,14 @@ def lighting(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
         chroma = chromaticity(mean)
         colour = np.abs(chroma - np.median(chroma, axis=0)).max(axis=1)
         metrics[key] = {e: round(float(r), 4) for e, r in zip(eps, ratio, strict=True)}
+        usual = (eps[int(np.argmin(np.abs(ratio - 1)))], 0)  # the episode nearest the median
         for e, r, c in zip(eps, ratio, colour, strict=True):
             if abs(r - 1) > float(t["max_brightness_change"]):
                 msg = f"brightness {100 * (r - 1):+.0f} % against the dataset's median"
-                findings.append(Finding(msg, e, key, value=float(r)))
+                findings.append(Finding(msg, e, key, None, float(r), usual))
             elif c > float(t["max_colour_shift"]):
-                findings.append(
-                    Finding(f"colour balance shifted by {c:.3f}", e, key, value=float(c))
-                )
+                msg = f"colour balance shifted by {c:.3f}"
+                findings.append(Finding(msg, e, key, None, float(c), usual))
     return result(
         "lighting.level", t, findings, "lighting steady across episodes", {"brightness": metrics}
     )

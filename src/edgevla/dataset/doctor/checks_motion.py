@@ -58,8 +58,10 @@ def jumps(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
 @check("motion.saturation", "motion", "warn", margin_deg=1.0, max_share=0.25)
 def saturation(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
     """Arm joints pinned at a limit for a large share of an episode (SO-101 limits)."""
-    if not _so101(ctx):
-        return not_available("motion.saturation", t, "joint limits known for SO-101 names only")
+    if not _so101(ctx) or STATE_KEY not in ctx.reader.features:
+        return not_available(
+            "motion.saturation", t, "needs SO-101 joint names (their limits are known) and a state"
+        )
     lo = np.array([v[0] for v in SO101_LIMITS_DEG.values()]) + float(t["margin_deg"])
     hi = np.array([v[1] for v in SO101_LIMITS_DEG.values()]) - float(t["margin_deg"])
     findings = []
@@ -93,6 +95,8 @@ def gripper_closes(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
 @check("motion.idle", "motion", "warn", still_deg=0.5, max_idle_s=2.0)
 def idle(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
     """Long still stretches at an episode's start or end (recording started or ended late)."""
+    if STATE_KEY not in ctx.reader.features:
+        return not_available("motion.idle", t, "no 'observation.state' feature")
     fps, still = float(ctx.reader.fps), float(t["still_deg"])
     findings = []
     for e in ctx.episodes:

@@ -14,7 +14,10 @@ from edgevla.dataset.doctor.registry import check
 from edgevla.dataset.doctor.report import CheckResult, Finding
 from edgevla.dataset.doctor.results import not_available, result
 
-NO_META = "needs edgevla per-episode metadata (cluster, recovery); this dataset has none"
+NO_META = (
+    "needs edgevla's per-episode metadata (cluster, recovery, calibration hash), which "
+    "LeRobot's recorder does not write; this dataset has none"
+)
 
 
 def _train(ctx: DoctorContext) -> list[int]:

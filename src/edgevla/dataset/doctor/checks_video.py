@@ -144,10 +144,13 @@ def video_format(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
     return result("video.format", t, findings, "resolution and fps as info.json says")
 
 
-@check("video.frozen", "video", "warn", max_diff=0.01, min_run=6, min_motion_deg=5.0)
+@check(
+    "video.frozen", "video", "warn", max_diff=0.01, min_run=6, min_motion_deg=5.0, min_contrast=2.0
+)
 def frozen(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
     """Runs of (near-)identical consecutive frames while the arm (not just its jaws) moves: a
-    stalled camera."""
+    stalled camera. Blank frames (contrast below min_contrast) are video.black's: a covered
+    lens repeats the same dark frame, and one defect is reported once."""
     findings = []
     names = ctx.reader.features.get(STATE_KEY, {}).get("names") or []
     arm = [i for i, n in enumerate(names) if "gripper" not in n]  # jaws barely change a view
@@ -156,7 +159,8 @@ def frozen(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
         state = state[:, arm] if arm and state.size else state
         for key in ctx.video_keys:
             s = ctx.sample(e, key)
-            still = s.diff_prev < float(t["max_diff"])  # nan (window start) compares False
+            # nan (a window's first frame) compares False
+            still = (s.diff_prev < float(t["max_diff"])) & (s.contrast >= float(t["min_contrast"]))
             for first, last in _runs(still):
                 a, b = int(s.frames[first - 1]), int(s.frames[last])  # the run's frames a..b
                 if b - a + 1 < int(t["min_run"]) or state.size == 0:

@@ -18,6 +18,7 @@ from edgevla.dataset.video import decode_frames
 
 MAX_THUMBNAILS = 48
 THUMB_WIDTH = 240
+DIFF_GAIN = 4  # the difference image is amplified so a few levels show
 
 
 def png(image: np.ndarray) -> bytes:
@@ -93,22 +94,33 @@ def _where(f: Finding) -> str:
 
 
 def _thumbnails(ctx: DoctorContext, f: Finding) -> str:
+    """The flagged frame; with a reference, that frame first and their difference last (a
+    shifted view shows its edges doubled, a lamp change a uniform grey)."""
     shots = []
     if f.reference is not None:
         shots.append((f"reference: episode {f.reference[0]}, frame {f.reference[1]}", *f.reference))
     shots.append((f"flagged: episode {f.episode}, frame {f.frame or 0}", f.episode, f.frame or 0))
-    out = []
+    out, images = [], []
     for caption, episode, frame in shots:
         image = _frame(ctx, episode, f.camera, frame)
+        images.append(image)
         if image is None:
             out.append(f"<figure><figcaption>{caption}: not decodable</figcaption></figure>")
-            continue
-        data = base64.b64encode(png(image)).decode()
-        out.append(
-            f'<figure><img width="{THUMB_WIDTH}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
+        else:
+            out.append(_figure(image, caption))
+    pair = [i for i in images if i is not None]
+    if len(pair) == 2 and pair[0].shape == pair[1].shape:
+        diff = np.abs(pair[0].astype(np.int16) - pair[1].astype(np.int16)) * DIFF_GAIN
+        out.append(_figure(np.clip(diff, 0, 255).astype(np.uint8), f"difference x{DIFF_GAIN}"))
     return "".join(out)
+
+
+def _figure(image: np.ndarray, caption: str) -> str:
+    data = base64.b64encode(png(image)).decode()
+    return (
+        f'<figure><img width="{THUMB_WIDTH}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
 
 
 def _frame(ctx: DoctorContext, episode: int, key: str, frame: int) -> np.ndarray | None:
