@@ -7,6 +7,8 @@ test and validation sets in the sim, with a board's latency emulated in virtual 
     edgevla bench async --policy demo/act-teabag --clusters 1-11 --holdout 6 --latency 0.32 \
         --actions-per-chunk 30 --episodes-per-cluster 10 --workers 2
     edgevla bench async --policy demo/act-teabag --clusters 1-11 --holdout 6 --latency measured
+    edgevla bench accuracy --policy demo/act-teabag --dataset data/dataset-64n \
+        --recipes fp32,int8-dynamic,optimized --episodes-per-cluster 10 --workers 2
 
 Writes config.json, results.json, results.md, queue_<mode>.png and trajectories.png to --out.
 """
@@ -62,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="output directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_latency(sub)
+    _add_accuracy(sub)
 
 
 def _add_latency(sub) -> None:  # type: ignore[no-untyped-def]
@@ -79,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_async(args)
     if args.bench == "latency":
         return _run_latency(args)
+    if args.bench == "accuracy":
+        return _run_accuracy(args)
     raise CliError(f"unknown benchmark {args.bench!r}")
 
 
@@ -148,6 +153,80 @@ def _run_latency(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "latency.json").write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.out}/latency.json")
+    return 0
+
+
+def _add_accuracy(sub) -> None:  # type: ignore[no-untyped-def]
+    p = sub.add_parser(
+        "accuracy",
+        help="per export recipe: error vs fp32, latency and closed-loop success (the NXP table)",
+    )
+    p.add_argument("--policy", required=True, help="ACT checkpoint directory to export")
+    p.add_argument(
+        "--recipes",
+        default="fp32,optimized",
+        help="comma-separated shipped recipes (edgevla export --list-recipes) or recipe files; "
+        "fp32, the reference, is added if missing",
+    )
+    add_split_arguments(p)  # --dataset: the frames and the split (default: the checkpoint's)
+    p.add_argument("--sets", default="test,validation", help="comma-separated: test, validation")
+    p.add_argument(
+        "--episodes", type=positive_int, default=None, help="only the first N of each set"
+    )
+    p.add_argument("--split-seed", type=int, default=0, help="seeds the evaluation sets")
+    p.add_argument("--max-seconds", type=float, default=25.0, help="episode time limit")
+    p.add_argument("--actions-per-chunk", type=positive_int, help="default: n_action_steps")
+    p.add_argument("--error-frames", type=positive_int, default=16)
+    p.add_argument("--latency-runs", type=positive_int, default=20)
+    p.add_argument(
+        "--workers", type=positive_int, default=1, help="processes running episodes side by side"
+    )
+    p.add_argument("--out", type=Path, default=None, help="output directory (bundles go under it)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run_accuracy(args: argparse.Namespace) -> int:
+    from edgevla.cli.split_args import dataset_of_policy
+    from edgevla.evaluate.accuracy import REFERENCE, AccuracyBenchConfig, recipe_label
+    from edgevla.evaluate.accuracy_report import run_accuracy_bench
+    from edgevla.export import RecipeError
+
+    dataset = args.dataset or dataset_of_policy(args.policy)
+    if dataset is None or not Path(dataset).is_dir():
+        raise CliError(
+            f"no dataset for the export and error frames: the checkpoint names {dataset!r}; "
+            "pass --dataset DIR"
+        )
+    args.dataset = Path(dataset)
+    recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    if REFERENCE not in map(recipe_label, recipes):
+        recipes.insert(0, REFERENCE)
+    training, holdout = split_from_args(args)
+    try:
+        config = AccuracyBenchConfig(
+            policy=args.policy,
+            dataset=str(dataset),
+            clusters=training,
+            holdout=holdout,
+            recipes=tuple(recipes),
+            sets=tuple(s.strip() for s in args.sets.split(",") if s.strip()),
+            split_seed=args.split_seed,
+            episodes_per_cluster=args.episodes_per_cluster,
+            episodes_per_set=args.episodes,
+            max_seconds=args.max_seconds,
+            actions_per_chunk=args.actions_per_chunk,
+            error_frames=args.error_frames,
+            latency_runs=args.latency_runs,
+        )
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    out = args.out or Path("bench") / f"accuracy-{_safe(Path(args.policy).name)}"
+    try:
+        run_accuracy_bench(config, out, progress=not args.no_progress, workers=args.workers)
+    except (RecipeError, FileExistsError, FileNotFoundError, ValueError) as e:
+        raise CliError(str(e)) from None  # CheckpointError and BundleError are ValueErrors
+    print((out / "results.md").read_text().rstrip())
+    print(f"\nwrote {out}/results.md, results.json, config.json and the bundles in {out}/bundles")
     return 0
 
 

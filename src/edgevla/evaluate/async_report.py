@@ -4,7 +4,6 @@ results.md, the queue sawtooth of every mode and the commanded trajectories."""
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from edgevla.evaluate.async_bench import (
 )
 from edgevla.evaluate.modes import slug
 from edgevla.evaluate.phases import PHASES, summarize_phases
+from edgevla.evaluate.progress import ProgressBar
 from edgevla.evaluate.report import (
     acceptance_lines,
     markdown_table,
@@ -49,7 +49,7 @@ def run_async_bench(
         config = _measure(config, policy, out / "measured_latency.json")
     save_config(config, out / "config.json")
     total = len(config.modes) * sum(len(s) for s in config.starts().values())
-    with _progress_bar(total, progress) as bar:
+    with ProgressBar(total, progress) as bar:
 
         def tick(mode: str, index: int, result: EpisodeResult) -> None:
             bar.set_postfix_str(f"{mode} ep {index}: {'ok' if result.success else 'fail'}")
@@ -226,49 +226,3 @@ def _sets_line(config: AsyncBenchConfig) -> str:
         f"Episodes: {kind}, split seed {config.split_seed}: {sizes} episodes per mode; training "
         f"clusters {training}, held-out cluster {config.holdout}."
     )
-
-
-class _progress_bar:
-    """tqdm on a terminal; one line per episode when stderr is a file (a `nohup` log); nothing
-    when progress is off."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        import time
-
-        self._bar, self._lines = None, False
-        self._total, self._done, self._began = total, 0, time.monotonic()
-        self._text = ""
-        if enabled and sys.stderr.isatty():
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                tqdm = None
-            if tqdm is not None:
-                self._bar = tqdm(total=total, unit="episode", dynamic_ncols=True)
-        self._lines = enabled and self._bar is None
-
-    def __enter__(self) -> _progress_bar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-    def update(self, n: int) -> None:
-        import time
-
-        self._done += n
-        if self._bar is not None:
-            self._bar.update(n)
-        elif self._lines:
-            elapsed = time.monotonic() - self._began
-            print(
-                f"[{self._done}/{self._total} episodes, {elapsed:.0f} s] {self._text}",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def set_postfix_str(self, text: str) -> None:
-        self._text = text
-        if self._bar is not None:
-            self._bar.set_postfix_str(text, refresh=False)
