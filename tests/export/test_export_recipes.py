@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from edgevla.export import ExportConfig, ParityError, RecipeError, export_bundle, load_recipe
+from edgevla.export.cpu import needs_reduced_range
 from edgevla.export.frames import dataset_observations
 from edgevla.export.recipes import shipped_recipes
 from edgevla.export.testing import loose_recipe
@@ -34,7 +35,7 @@ def test_shipped_recipes_cover_the_issue():
         shipped_recipes()
     )
     static = load_recipe("int8-static").block("backbone")
-    assert static.per_channel and not static.reduce_range
+    assert static.per_channel and static.reduce_range == "auto"  # 7-bit where no VNNI
     assert (static.activation_type, static.weight_type) == ("uint8", "int8")
 
 
@@ -68,6 +69,7 @@ def test_every_reduced_precision_recipe_exports_and_its_bundle_runs_as_the_gate_
     quantized = {b.name: b.quantized_ops for b in manifest.blocks}
     if recipe in INT8:
         assert any(quantized.values()), f"{recipe}: nothing was quantized: {quantized}"
+        assert all(b.weights_7bit is needs_reduced_range() for b in manifest.blocks)  # auto
     want, got, _ = _torch_and_bundle_chunks(checkpoint, dataset, out)
     error = max(float(np.abs(g - w).max()) for g, w in zip(got, want, strict=True))
     assert error > 1e-5  # it really is at reduced precision

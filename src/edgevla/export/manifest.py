@@ -80,6 +80,7 @@ def _block_spec(block: Block, recipe: Recipe, report: OpReport, bundle: Path) ->
         session=settings.session,
         quantized_ops=report.quantized,
         float_ops=report.float_ops,
+        weights_7bit=report.weights_7bit,
     )
 
 

@@ -10,6 +10,7 @@ stayed float; a `portable` recipe refuses any op outside the standard ONNX domai
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -51,6 +52,7 @@ class OpReport:
     quantized: dict[str, int]  # op type -> nodes running in integer
     float_ops: dict[str, int]  # op type -> nodes left float
     foreign: dict[str, int]  # "domain:op" -> nodes outside the standard domain
+    weights_7bit: bool | None = None  # int8 only: reduce_range as resolved on this machine
 
 
 class _Frames(CalibrationDataReader):
@@ -86,6 +88,8 @@ def apply_recipe(
                 _static(prepared, out, recipe, calibration)
         prepared.unlink()
     report = op_report(onnx.load(str(out)))
+    if recipe.precision.startswith("int8"):
+        report = dataclasses.replace(report, weights_7bit=recipe.weights_7bit())
     if recipe.portable and report.foreign:
         raise QuantizationError(
             f"block {name!r}: the portable recipe allows standard ONNX ops only, the graph has "
@@ -104,7 +108,7 @@ def _dynamic(model: Path, out: Path, recipe: BlockRecipe) -> None:
         str(out),
         op_types_to_quantize=list(recipe.op_types),
         per_channel=recipe.per_channel,
-        reduce_range=recipe.reduce_range,
+        reduce_range=recipe.weights_7bit(),
         weight_type=_TYPES[recipe.weight_type],
         extra_options=_extra(recipe),
     )
@@ -120,7 +124,7 @@ def _static(
         quant_format=QuantFormat.QDQ,
         op_types_to_quantize=list(recipe.op_types),
         per_channel=recipe.per_channel,
-        reduce_range=recipe.reduce_range,
+        reduce_range=recipe.weights_7bit(),
         activation_type=_TYPES[recipe.activation_type],
         weight_type=_TYPES[recipe.weight_type],
         calibrate_method=_METHODS[recipe.calibration],

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from edgevla.configio import config_from_dict
+from edgevla.export.cpu import needs_reduced_range
 from edgevla.runtime.bundle_manifest import SessionSettings
 
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8-static")
 CALIBRATIONS = ("minmax", "entropy", "percentile")
 INT_TYPES = ("int8", "uint8")
 ANY_BLOCK = "*"
+AUTO = "auto"
 
 
 class RecipeError(ValueError):
@@ -47,7 +49,7 @@ class BlockRecipe:
     per_channel: bool = True  # weights per output channel
     activation_type: str = "uint8"  # static only; unsigned activations (VNNI's u8 x s8)
     weight_type: str = "int8"
-    reduce_range: bool = False  # 7-bit weights only help CPUs without VNNI
+    reduce_range: bool | str = AUTO  # 7-bit weights; "auto": where the exporting CPU needs them
     matmul_const_b_only: bool = True  # MatMuls with a weight only, not attention's Q.K / P.V
     calibration: str = "minmax"
     portable: bool = False  # standard QDQ ops only (no com.microsoft), for NPU toolchains
@@ -64,6 +66,16 @@ class BlockRecipe:
         for name, value, allowed in checks:
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if self.reduce_range not in (True, False, AUTO):
+            raise ValueError(
+                f"reduce_range must be true, false or {AUTO!r}, got {self.reduce_range!r}"
+            )
+
+    def weights_7bit(self) -> bool:
+        """reduce_range resolved for this machine (export.cpu: x86 without VNNI needs it)."""
+        if self.reduce_range == AUTO:
+            return needs_reduced_range()
+        return bool(self.reduce_range)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ class BlockSpec:
     session: SessionSettings = field(default_factory=SessionSettings)
     quantized_ops: dict[str, int] = field(default_factory=dict)  # op type -> count
     float_ops: dict[str, int] = field(default_factory=dict)  # op type -> count left float
+    weights_7bit: bool | None = None  # int8: reduce_range as resolved on the exporting CPU
 
 
 @dataclass(frozen=True)
