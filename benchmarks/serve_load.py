@@ -48,16 +48,20 @@ def main() -> int:
                 trips = [t for r in robots for t in r.round_trips]
                 p50, p99 = percentiles_ms(trips)
                 rate = len(trips) / elapsed / n
-                errors = sum(sum(r.errors.values()) for r in robots)
+                kinds: dict[str, int] = {}
+                for r in robots:
+                    for name, count in r.errors.items():
+                        kinds[name] = kinds.get(name, 0) + count
+                errors = sum(kinds.values())
                 rows.append(
                     {"workers": workers, "sessions": n, "rate_hz": rate, "total_hz": rate * n,
-                     "p50_ms": p50, "p99_ms": p99, "errors": errors,
+                     "p50_ms": p50, "p99_ms": p99, "errors": errors, "error_kinds": kinds,
                      "load": os.getloadavg()[0]}
                 )  # fmt: skip
                 print(
                     f"workers {workers}  sessions {n}: {rate:5.1f} Hz per session "
                     f"({rate * n:5.1f} in all), round trip p50 {p50:6.1f} ms p99 {p99:6.1f} ms, "
-                    f"{errors} errors, load {os.getloadavg()[0]:.1f}",
+                    f"{errors} errors {kinds or ''}, load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
     args.out.write_text(json.dumps(rows, indent=1))
