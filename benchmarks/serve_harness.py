@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgevla.contracts import PolicySpec
+from edgevla.contracts import ACTION_RANGE, PolicySpec
 from edgevla.features import STATE_KEY, TASK_KEY, image_key
 from edgevla.runtime.retry import RetrySchedule
 from edgevla.serve import RemotePolicy, ServeError
@@ -79,8 +79,17 @@ class ServerChild:
 
 
 def observation(spec: PolicySpec, seed: int = 0) -> dict:
+    """A joint state inside the policy's action range where it declares one (joint targets and
+    joint states share units), noise images: in-distribution enough that the server's action
+    guard does not refuse the chunk, as it rightly does for a state far outside the data."""
     rng = np.random.default_rng(seed)
-    obs: dict = {STATE_KEY: rng.normal(0, 10, spec.state_dim).astype(np.float32), TASK_KEY: "t"}
+    declared = spec.extra.get(ACTION_RANGE)
+    if declared is not None and len(declared["min"]) == spec.state_dim:
+        lo, hi = np.asarray(declared["min"]), np.asarray(declared["max"])
+        state = lo + (hi - lo) * rng.uniform(0.4, 0.6, spec.state_dim)
+    else:
+        state = rng.normal(0, 10, spec.state_dim)
+    obs: dict = {STATE_KEY: state.astype(np.float32), TASK_KEY: "t"}
     h, w = spec.image_shape or (64, 64)
     for cam in spec.cameras:
         obs[image_key(cam)] = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
@@ -112,7 +121,8 @@ class Robot:
                 self.round_trips.append(time.perf_counter() - t0)
                 self.stamps.append(time.perf_counter())
             except ServeError as e:
-                name = type(e).__name__
+                code = getattr(e, "code", None)
+                name = type(e).__name__ + (f":{code.name}" if hasattr(code, "name") else "")
                 self.errors[name] = self.errors.get(name, 0) + 1
                 if not client.connected:
                     with contextlib.suppress(ServeError):
