@@ -209,13 +209,14 @@ def acceptance(runs: list[ModeRun], feasible: Mapping[str, bool]) -> list[dict]:
             saved = paired.reference_completion_s - paired.completion_s
             hideable = paired.reference_wait_s - paired.reference_first_wait_s
             still = paired.reference_standstill_s
+            hidden = saved / paired.reference_wait_s
             row.update(
-                time=saved >= 0.9 * paired.reference_wait_s,
+                time=hidden >= 0.9,
                 completion_s=paired.completion_s,
                 sync_completion_s=paired.reference_completion_s,
                 sync_wait_s=paired.reference_wait_s,
                 paired_episodes=paired.episodes,
-                hidden=_hidden(paired),
+                hidden=hidden,
                 hidden_of_hideable=saved / hideable if hideable > 0 else None,
                 hidden_of_standstill=saved / still if still > 0 else None,
             )

@@ -14,11 +14,16 @@ from pathlib import Path
 
 CPUINFO = Path("/proc/cpuinfo")
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni")
+X86_MACHINES = ("x86_64", "amd64", "i686", "x86")
+
+
+def _is_x86() -> bool:
+    return platform.machine().lower() in X86_MACHINES
 
 
 def x86_flags(cpuinfo: Path = CPUINFO) -> set[str] | None:
     """The CPU's feature flags on x86 Linux; None elsewhere or when they cannot be read."""
-    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
+    if not _is_x86():
         return None
     try:
         text = cpuinfo.read_text(errors="replace")
@@ -33,7 +38,7 @@ def x86_flags(cpuinfo: Path = CPUINFO) -> set[str] | None:
 def needs_reduced_range(cpuinfo: Path = CPUINFO) -> bool:
     """True on x86 without VNNI, where 8-bit int8 weights saturate onnxruntime's u8s8 kernels.
     An x86 CPU whose flags cannot be read is treated as lacking VNNI (the safe side)."""
-    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
+    if not _is_x86():
         return False
     flags = x86_flags(cpuinfo)
     return flags is None or not any(f in flags for f in VNNI_FLAGS)

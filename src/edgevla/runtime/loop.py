@@ -76,6 +76,7 @@ class _Episode:
     queue: ActionQueue
     obs: dict[str, Any]  # the newest observation: the next request is computed from it
     target: np.ndarray  # the last commanded target: held while nothing is queued
+    state: np.ndarray  # the newest observation's joint state (how far the arm moved per tick)
     tally: _Tally = field(default_factory=_Tally)
     success_since: int | None = None
     t0: float = 0.0  # clock time of tick 0
@@ -174,8 +175,9 @@ class ControlLoop:
             self.policy.reset()
         except PolicyUnavailable as e:  # a remote policy: the first request reconnects
             log.warning("policy unavailable at episode start, will reconnect: %s", e)
+        state = _state_of(obs)
         ep = _Episode(
-            self._inference, ActionQueue(self.policy.spec.action_dim), obs, _state_of(obs)
+            self._inference, ActionQueue(self.policy.spec.action_dim), obs, state, state.copy()
         )
         notify(self.subscribers, "on_episode_start", self._start(obs))
         if self.config.warm_start:
@@ -212,7 +214,9 @@ class ControlLoop:
         if "success" not in info:
             raise KeyError(f"env.step info must have 'success'; got keys {sorted(info)}")
         ep.tally.commanded.append(ep.target)
-        ep.tally.travel.append(float(np.abs(_state_of(ep.obs) - _state_of(seen)).sum()))
+        state = _state_of(ep.obs)
+        ep.tally.travel.append(float(np.abs(state - ep.state).sum()))
+        ep.state = state
         ep.tally.held.append(idle)
         record = TickRecord(
             tick=tick, time_s=ep.tally.starts[-1], observation=seen, action=ep.target, info=info,
