@@ -36,6 +36,12 @@ JOINT_NAMES: tuple[str, ...] = (
 # LeRobot's SO-101 follower names its motors "<joint>.pos" in the dataset's feature names.
 MOTOR_NAMES: tuple[str, ...] = tuple(f"{j}.pos" for j in JOINT_NAMES)
 NUM_JOINTS = len(JOINT_NAMES)
+# LeRobot's two units for the arm joints (the gripper is 0..100 in both): `use_degrees=True`,
+# or the calibrated range mapped onto -100..100. Ours are degrees (DESIGN §3); the recorder
+# stamps the unit into every episode's meta under JOINT_UNITS_META.
+DEGREES, RANGE_M100_100 = "degrees", "range_m100_100"
+JOINT_UNITS = DEGREES
+JOINT_UNITS_META = "joint_units"
 
 CAMERAS: tuple[str, ...] = ("top", "gripper", "left")
 DEFAULT_TASK = "Put the tea bag in the mug"

@@ -41,7 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", default="640x480", help="WIDTHxHEIGHT of every camera")
     p.add_argument("--task", default=DEFAULT_TASK)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--palette", default="high_contrast", help="high_contrast | white_on_white")
+    p.add_argument(
+        "--palette",
+        default="high_contrast",
+        help="high_contrast | white_on_white | white_arm_on_white_table",
+    )
     p.add_argument("--codec", default="libsvtav1", help="libsvtav1 (LeRobot's default) | libx264")
     p.add_argument(
         "--calibration",

@@ -6,9 +6,9 @@ a sync trigger with zero latency: exactly the commands it would give on its own)
 with DART execution noise (`NoisyExecution`); then only successful demonstrations are kept
 and a failed one is retried from a slightly nudged start. Or it is any policy source
 (`config.policy`): its rollouts are all kept, each with its `success`, the material for
-learning from a policy's own mistakes. Every episode carries its cluster, start, recovery flag
-and calibration hash. An interrupted session keeps every finished episode and `resume=True`
-continues with the next planned one.
+learning from a policy's own mistakes. Every episode carries its cluster, start, recovery flag,
+calibration hash and joint unit. An interrupted session keeps every finished episode and
+`resume=True` continues with the next planned one.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from edgevla.configio import config_from_dict, config_to_dict
 from edgevla.contracts import ChunkPolicy
 from edgevla.dataset.splits import EpisodeSpec, RecordingPlan
-from edgevla.features import CAMERAS, DEFAULT_TASK, MOTOR_NAMES
+from edgevla.features import CAMERAS, DEFAULT_TASK, JOINT_UNITS, JOINT_UNITS_META, MOTOR_NAMES
 
 if TYPE_CHECKING:  # imported where used: a config or a plan needs neither the sim nor the loop
     from edgevla.dataset.recorder import DatasetRecorder, RecordedEpisode
@@ -327,7 +327,12 @@ class RecordingSession:
         if cfg.action_noise_deg:
             options["noise_seed"] = spec.seed
         rig.recorder.next_episode(
-            {**spec.meta(), "plan_index": spec.index, "calibration_sha256": calib}
+            {
+                **spec.meta(),
+                "plan_index": spec.index,
+                "calibration_sha256": calib,
+                JOINT_UNITS_META: JOINT_UNITS,
+            }
         )
         max_ticks = max(1, int(cfg.max_seconds * cfg.fps))
         expert = rig.expert

@@ -8,6 +8,7 @@ import pytest
 
 from edgevla.dataset.doctor import defects
 from edgevla.dataset.reader import DatasetReader
+from edgevla.features import JOINT_NAMES, MOTOR_NAMES
 
 TOP, LEFT, GRIPPER = (f"observation.images.{c}" for c in ("top", "left", "gripper"))
 
@@ -165,3 +166,53 @@ def test_white_tea_bag_on_a_white_table(tmp_path, doctor, recorder):
     )
     found = failing(doctor(root, checks=("contrast.object",)))
     assert {f.episode for f in found["contrast.object"]} == {0, 1}
+
+
+# An arm calibrated over full turns (as LeRobot calibrates the SO-101's wrist_roll): there
+# degrees are 1.8 x -100..100; the sim's own calibration makes the two units nearly alike.
+FULL_TURN = {m: {"range_min": 0, "range_max": 4095, "drive_mode": 0} for m in JOINT_NAMES}
+ARM = set(MOTOR_NAMES) - {"gripper.pos"}
+MOVED = {"motion.jumps", "motion.saturation"}  # 1.8 x degrees also pass the SO-101's limits
+
+
+def _joint(finding) -> str:
+    return finding.message.split()[0]
+
+
+def test_one_episode_declared_in_the_other_unit(dataset, doctor):
+    defects.convert_units(dataset, 1, "range_m100_100")
+    defects.edit_episode_meta(
+        dataset, lambda e, m: m.update(joint_units="range_m100_100") if e == 1 else None
+    )
+    found = _only(doctor(dataset, checks=("motion",)), "motion.units", 1)
+    assert "recorded in range_m100_100, the other episodes in degrees" in found[0].message
+
+
+def test_degrees_in_a_dataset_declared_minus_100_to_100(dataset, doctor):
+    defects.edit_episode_meta(dataset, lambda e, m: m.update(joint_units="range_m100_100"))
+    defects.convert_units(dataset, 4, "degrees", FULL_TURN)
+    found = _only(doctor(dataset, checks=("motion",)), "motion.units", 4, also=MOVED)
+    beyond = [f for f in found if "outside the -100..100" in f.message]
+    assert len(beyond) == 1 and _joint(beyond[0]) in ARM and abs(beyond[0].value) > 100
+    scaled = {_joint(f) for f in found if "the scale of the other episodes" in f.message}
+    assert scaled and scaled <= ARM
+    assert all(1.5 < f.value < 2.2 for f in found if "the scale" in f.message), found
+
+
+def test_one_episode_in_the_other_unit_without_our_metadata(dataset, tmp_path, doctor):
+    defects.convert_units(dataset, 3, "range_m100_100", FULL_TURN)
+    root = defects.as_lerobot_layout(dataset, tmp_path / "lerobot")
+    (units,) = doctor(root, checks=("motion.units",)).results
+    assert units.status == "fail" and {f.episode for f in units.findings} == {3}
+    assert {_joint(f) for f in units.findings} <= ARM
+    assert all(0.45 < f.value < 0.65 for f in units.findings), units.findings  # 1 / 1.8
+    assert units.metrics["unit"] is None and "no declared unit" in units.metrics["not_checked"][0]
+
+
+def test_clean_recording_declares_degrees_and_the_units_that_would_not_show(
+    clean_recording, doctor
+):
+    (units,) = doctor(clean_recording, checks=("motion.units",)).results
+    assert units.status == "pass" and units.metrics["unit"] == "degrees"
+    # the sim's calibrated ranges make degrees within 10 % of -100..100 but on wrist_roll
+    assert "would not show on shoulder_pan.pos (the units differ x1.10" in units.summary

@@ -2,7 +2,7 @@
 tests and benchmark make their defective datasets this way (post-processing a clean sim
 recording), so each check is shown to fire where the defect is, and only there.
 
-The `edit_*`, `truncate_file` functions edit the dataset in `root` in place;
+The `edit_*`, `convert_units`, `truncate_file` functions edit the dataset in `root` in place;
 `as_lerobot_layout` writes the many-episodes-per-file layout of LeRobot's own recorder.
 """
 
@@ -141,6 +141,30 @@ def edit_columns(root: Path, episode: int, edit: Callable[[dict[str, np.ndarray]
         else:
             arrays.append(pa.array(values, type=field.type))
     pq.write_table(pa.Table.from_arrays(arrays, schema=table.schema), path)
+
+
+def convert_units(
+    root: Path, episode: int, to: str, calibration: dict[str, dict[str, int]] | None = None
+) -> None:
+    """Rewrite `episode`'s state and action in unit `to` (degrees or range_m100_100) from
+    the other, through `calibration` (LeRobot's form; default the sim's): one episode read
+    with the other `use_degrees` setting."""
+    from edgevla.dataset.doctor.units import convert, degrees_per_unit
+    from edgevla.features import ACTION_KEY, STATE_KEY
+
+    if calibration is None:
+        from edgevla.sim.calibration import sim_calibration
+
+        calibration = sim_calibration()
+    ratios = degrees_per_unit(calibration)
+    features = DatasetReader.open(root).features
+
+    def edit(columns: dict[str, np.ndarray]) -> None:
+        for key in (STATE_KEY, ACTION_KEY):
+            names = features[key]["names"]
+            columns[key][:] = convert(columns[key], names, ratios, to).astype(columns[key].dtype)
+
+    edit_columns(root, episode, edit)
 
 
 def edit_episode_meta(root: Path, edit: Callable[[int, dict[str, Any]], None]) -> None:

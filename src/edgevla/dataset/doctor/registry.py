@@ -47,9 +47,10 @@ def check(name: str, group: str, severity: str, **defaults: Any) -> Callable:
 def all_checks() -> dict[str, Check]:
     """Every registered check (importing the check modules registers them)."""
     from edgevla.dataset.doctor import checks_video  # noqa: I001 (report order)
-    from edgevla.dataset.doctor import checks_image, checks_motion, checks_protocol
+    from edgevla.dataset.doctor import checks_image, checks_motion, checks_units
+    from edgevla.dataset.doctor import checks_protocol
 
-    del checks_video, checks_image, checks_motion, checks_protocol
+    del checks_video, checks_image, checks_motion, checks_units, checks_protocol
     return dict(CHECKS)
 
 
