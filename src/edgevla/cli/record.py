@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--palette",
         default="high_contrast",
-        help="high_contrast | white_on_white | white_arm_on_white_table",
+        help="high_contrast | white_on_white | black_arm_on_black_table",
     )
     p.add_argument("--codec", default="libsvtav1", help="libsvtav1 (LeRobot's default) | libx264")
     p.add_argument(

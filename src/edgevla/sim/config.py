@@ -27,7 +27,7 @@ class CameraOffset:
 @dataclass(frozen=True)
 class Palette:
     """Colours of the scene; `high_contrast` is the default, `white_on_white` and
-    `white_arm_on_white_table` the defects."""
+    `black_arm_on_black_table` the defects."""
 
     table: RGBA = (0.22, 0.30, 0.38, 1.0)
     arm: RGBA = (0.95, 0.55, 0.10, 1.0)
@@ -50,12 +50,12 @@ PALETTES: dict[str, Palette] = {
         mug=(0.97, 0.97, 0.97, 1.0),
         floor=(0.90, 0.90, 0.90, 1.0),
     ),
-    # Only the arm is hard to tell from the table; a brown tea bag still stands out.
-    "white_arm_on_white_table": Palette(
-        table=(0.92, 0.92, 0.92, 1.0),
-        arm=(0.95, 0.95, 0.95, 1.0),
-        jaw=(0.90, 0.90, 0.90, 1.0),
-        tea_bag=(0.45, 0.30, 0.15, 1.0),
+    # Only the arm is hard to tell from the table (black PLA on a black desk); the tea bag
+    # still stands out.
+    "black_arm_on_black_table": Palette(
+        table=(0.10, 0.10, 0.10, 1.0),
+        arm=(0.09, 0.09, 0.09, 1.0),
+        jaw=(0.08, 0.08, 0.08, 1.0),
     ),
 }
 

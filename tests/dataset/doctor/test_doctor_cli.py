@@ -25,7 +25,7 @@ def test_clean_dataset_exits_0_even_on_warn(clean_recording, tmp_path, capsys):
     config = _thresholds(tmp_path)
     args = [str(clean_recording), "--config", str(config), "--fail-on", "warn", "--no-progress"]
     assert main(["doctor", *args]) == 0
-    assert "0 of 23 checks failed" in capsys.readouterr().out
+    assert "0 of 25 checks failed" in capsys.readouterr().out
 
 
 def test_defects_gate_by_severity_and_land_in_json_and_html(dataset, tmp_path, capsys):

@@ -216,3 +216,19 @@ def test_clean_recording_declares_degrees_and_the_units_that_would_not_show(
     assert units.status == "pass" and units.metrics["unit"] == "degrees"
     # the sim's calibrated ranges make degrees within 10 % of -100..100 but on wrist_roll
     assert "would not show on shoulder_pan.pos (the units differ x1.10" in units.summary
+
+
+def test_black_arm_on_a_black_table(tmp_path, doctor, recorder):
+    root = recorder(
+        tmp_path / "black",
+        clusters=(1,),
+        holdout=None,
+        episodes_per_cluster=2,
+        recovery_per_cluster=0,
+        palette="black_arm_on_black_table",
+    )
+    for full in (False, True):
+        found = failing(doctor(root, checks=("contrast.object", "contrast.arm"), full=full))
+        assert set(found) == {"contrast.arm"}, sorted(found)  # the tea bag still stands out
+        assert {f.camera for f in found["contrast.arm"]} == {TOP, LEFT}
+        assert all(f.value < 35 for f in found["contrast.arm"])

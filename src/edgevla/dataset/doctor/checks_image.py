@@ -1,5 +1,5 @@
 """What the camera sees: drift of fixed cameras, lighting level, colour and flicker, focus,
-and whether the object stands out from where it rests."""
+and whether the object stands out from where it rests and the arm from the table."""
 
 from __future__ import annotations
 
@@ -178,3 +178,37 @@ def _change(backgrounds: np.ndarray) -> float | None:
         return None
     first, last = backgrounds[0].astype(np.float32), backgrounds[-1].astype(np.float32)
     return float(np.percentile(np.abs(first - last).max(axis=-1), 99.5))
+
+
+@check("contrast.arm", "image", "warn", min_contrast=35.0, percentile=95.0)
+def arm_contrast(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
+    """The arm stands out from the table where it moves, in every fixed camera.
+
+    How much the view changes where the arm moved (each window's background against the
+    first one's, the arm at rest there): the `percentile` of that change over the image,
+    the median over episodes. The arm covers more of the view than the object does, so the
+    tea bag hardly moves this; a black arm on a black table barely changes it."""
+    findings, metrics = [], {}
+    for key in ctx.fixed_video_keys:
+        per = {e: _moved(ctx.sample(e, key), float(t["percentile"])) for e in ctx.episodes}
+        per = {e: v for e, v in per.items() if v is not None}
+        if not per:
+            continue
+        value = float(np.median(list(per.values())))
+        metrics[key] = {e: round(v, 1) for e, v in per.items()}
+        if value < float(t["min_contrast"]):
+            e = min(per, key=lambda k: abs(per[k] - value))  # a typical episode to show
+            frame = int(ctx.sample(e, key).window_starts[1])
+            msg = f"the arm differs from the table by only {value:.0f} levels where it moves"
+            findings.append(Finding(msg, e, key, frame, value, (e, 0)))
+    return result("contrast.arm", t, findings, "the arm stands out", {"contrast": metrics})
+
+
+def _moved(sample, percentile: float) -> float | None:
+    """`percentile` of the largest colour change between the first background and each
+    middle one (the arm away from its rest pose); None with fewer than three windows."""
+    b = sample.backgrounds
+    if b.shape[0] < 3:
+        return None
+    change = np.abs(b[1:-1].astype(np.float32) - b[0].astype(np.float32)).max(axis=-1)
+    return float(np.percentile(change.max(axis=0), percentile))

@@ -31,8 +31,10 @@ QUANTILES = np.linspace(0.05, 0.95, 10)
     max_scale_z=3.0,
 )
 def units(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
-    """Joint values in one unit (degrees vs -100..100) that the calibration allows, and on
-    the same scale in every episode."""
+    """One joint unit (degrees vs -100..100), within what the calibration allows.
+
+    Also on the same per-joint scale in every episode (one read in the other unit is scaled
+    by the calibration's degrees per unit)."""
     keys = [k for k in (STATE_KEY, ACTION_KEY) if k in ctx.reader.features]
     if not keys or len(ctx.episodes) == 0:
         return not_available("motion.units", t, "no 'observation.state' or 'action' feature")
@@ -47,12 +49,17 @@ def units(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
     declared = {e: ctx.meta(e).get(JOINT_UNITS_META) for e in ctx.episodes}
     unit, findings, unchecked = _declared(declared)
     findings += _envelope(values, names, unit, ratios, t)
-    scale, hidden = _scale(values, names, ratios, t)
+    scale, hidden, scales = _scale(values, names, ratios, t)
     findings += scale
     if hidden:
         unchecked.append(f"a unit mix would not show on {', '.join(hidden)}")
     summary = f"one unit ({unit or 'undeclared'}) throughout" + "".join(f"; {u}" for u in unchecked)
-    metrics = {"unit": unit, "degrees_per_unit": ratios, "not_checked": unchecked}
+    metrics = {
+        "unit": unit,
+        "degrees_per_unit": ratios,
+        "not_checked": unchecked,
+        "scale": scales,
+    }
     return result("motion.units", t, findings, summary, metrics)
 
 
@@ -136,17 +143,17 @@ def _allowed(
 
 def _scale(
     values: dict[int, np.ndarray], names: list[str], ratios: dict[str, float] | None, t: dict
-) -> tuple[list[Finding], list[str]]:
+) -> tuple[list[Finding], list[str], dict[str, dict[int, float]]]:
     """Per arm joint, each episode's scale against the others' (a fit through zero, the
     middle of the calibrated range in both units, of its value quantiles to their median
     quantiles); flagged beyond min_scale_ratio and max_scale_z robust deviations of the
     joint's own spread across episodes. Also the joints where the two units differ too
-    little to show."""
+    little to show, and each episode's scale per joint."""
     episodes = list(values)
     if len(episodes) < 3:
-        return [], []
+        return [], [], {}
     profiles = np.stack([np.quantile(values[e], QUANTILES, axis=0) for e in episodes])
-    findings, hidden = [], []
+    findings, hidden, scales = [], [], {}
     for j, name in enumerate(names):
         if joint(name) == GRIPPER:
             continue
@@ -157,6 +164,7 @@ def _scale(
             msg = f"{name} runs opposite to the other episodes (a drive_mode flip?)"
             findings.append(Finding(msg, int(e), value=float(k[episodes.index(e)])))
         logs = np.log(np.where(k > 0, k, 1.0))
+        scales[name] = {e: round(float(v), 3) for e, v in zip(episodes, k, strict=True)}
         spread = 1.4826 * float(np.median(np.abs(logs - np.median(logs))))
         limit = max(np.log(float(t["min_scale_ratio"])), float(t["max_scale_z"]) * spread)
         r = abs(ratios[joint(name)]) if ratios and joint(name) in ratios else None
@@ -171,7 +179,7 @@ def _scale(
                 )
                 findings.append(Finding(msg, e, value=float(np.exp(d))))
     findings.sort(key=lambda f: f.episode)
-    return findings, hidden
+    return findings, hidden, scales
 
 
 def _scale_of(profiles: np.ndarray, i: int, j: int) -> float:

@@ -139,11 +139,17 @@ def _frame(ctx: DoctorContext, episode: int, key: str, frame: int) -> np.ndarray
 
 
 def _plots(name: str, series: dict) -> str:
-    """One small line plot per camera (or one for the dataset): value against episode."""
+    """One small line plot per camera (or one for the dataset): value against episode;
+    metrics that are not numbers per episode (a unit, notes) are not plotted."""
+    if not isinstance(series, dict):
+        return ""
     groups = series if all(isinstance(v, dict) for v in series.values()) else {"": series}
     out = []
     for label, values in groups.items():
-        pts = sorted((int(k), float(v)) for k, v in values.items())
+        try:
+            pts = sorted((int(k), float(v)) for k, v in values.items())
+        except (TypeError, ValueError):
+            continue
         if len(pts) < 2:
             continue
         out.append(_svg(f"{name} {label}".strip(), pts))
