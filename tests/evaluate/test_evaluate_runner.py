@@ -78,7 +78,8 @@ def test_resolve_policy_and_bad_inputs(policy, starts):
         ("threshold:0.6+weighted_average/80", {"actions_per_chunk": 80}),
         ("latency_aware", {"aggregator": "crossfade", "actions_per_chunk": 50}),
         ("latency_aware+crossfade/50*2", {"max_in_flight": 2, "actions_per_chunk": 50}),
-        ("latency_aware+crossfade", {"max_in_flight": 1}),
+        ("latency_aware+crossfade", {"max_in_flight": 1, "crossfade_min_s": 0.2}),
+        ("latency_aware+crossfade:0.1@time", {"crossfade_min_s": 0.1, "align": "time"}),
     ],
 )
 def test_parse_mode(text, fields):
@@ -98,6 +99,7 @@ def test_parse_mode(text, fields):
         ("sync*2", "max_in_flight must be 1"),
         ("threshold:2+average", r"threshold must be in \[0, 1\], got 2"),
         ("latency_aware crossfade", "cannot read run mode"),
+        ("latency_aware+latest_only:0.1", "only crossfade takes a :BLEND"),
     ],
 )
 def test_parse_mode_errors_name_the_problem(text, message):

@@ -5,12 +5,14 @@
     latency_aware+crossfade                request by measured latency (margin from the bench)
     latency_aware:0.2+crossfade            ... with a 0.2 s margin
     latency_aware+crossfade@time           arriving chunks aligned by the clock only
+    latency_aware+crossfade:0.1            ... cross-fading at least 0.1 s (crossfade_min_s)
     threshold:0.6+weighted_average/80      ... with 80 actions per chunk (the LeRobot blog's)
     latency_aware+crossfade*2              up to 2 requests in flight (pipelined inference)
 
-Grammar: TRIGGER[:VALUE][+AGGREGATOR][@ALIGN][/ACTIONS_PER_CHUNK][*MAX_IN_FLIGHT]. VALUE is the threshold of
-`threshold` and the margin in seconds of `latency_aware`. Sync's aggregator is irrelevant (a
-chunk never lands on queued actions) and defaults to latest_only.
+Grammar: TRIGGER[:VALUE][+AGGREGATOR[:BLEND]][@ALIGN][/ACTIONS_PER_CHUNK][*MAX_IN_FLIGHT].
+VALUE is the threshold of `threshold` and the margin in seconds of `latency_aware`; BLEND is
+crossfade's shortest blend in seconds. Sync's aggregator is irrelevant (a chunk never lands on
+queued actions) and defaults to latest_only.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import re
 from edgevla.runtime.config import RuntimeConfig
 
 _MODE = re.compile(
-    r"^(?P<trigger>[a-z_]+)(?::(?P<value>[0-9.]+))?(?:\+(?P<aggregator>[a-z_]+))?"
+    r"^(?P<trigger>[a-z_]+)(?::(?P<value>[0-9.]+))?"
+    r"(?:\+(?P<aggregator>[a-z_]+)(?::(?P<blend>[0-9.]+))?)?"
     r"(?:@(?P<align>[a-z]+))?(?:/(?P<apc>[0-9]+))?(?:\*(?P<flight>[0-9]+))?$"
 )
 
@@ -44,7 +47,7 @@ def parse_mode(text: str, base: RuntimeConfig) -> RuntimeConfig:
     found = _MODE.match(text.strip())
     if found is None:
         raise ValueError(
-            f"cannot read run mode {text!r}: expected TRIGGER[:VALUE][+AGGREGATOR][@ALIGN]"
+            f"cannot read run mode {text!r}: expected TRIGGER[:VALUE][+AGGREGATOR[:BLEND]][@ALIGN]"
             "[/ACTIONS_PER_CHUNK][*MAX_IN_FLIGHT], e.g. 'sync', 'threshold:0.6+weighted_average', "
             "'latency_aware:0.1+crossfade@state/50'"
         )
@@ -58,6 +61,10 @@ def parse_mode(text: str, base: RuntimeConfig) -> RuntimeConfig:
             changes["margin_s"] = float(value)
         else:
             raise ValueError(f"run mode {text!r}: trigger {trigger!r} takes no :VALUE")
+    if found["blend"] is not None:
+        if aggregator != "crossfade":
+            raise ValueError(f"run mode {text!r}: only crossfade takes a :BLEND length")
+        changes["crossfade_min_s"] = float(found["blend"])
     if found["align"]:
         changes["align"] = found["align"]
     if found["apc"]:
