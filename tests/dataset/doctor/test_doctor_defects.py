@@ -209,6 +209,21 @@ def test_one_episode_in_the_other_unit_without_our_metadata(dataset, tmp_path, d
     assert units.metrics["unit"] is None and "no declared unit" in units.metrics["not_checked"][0]
 
 
+@pytest.mark.parametrize("factor", [1.45, -1.0])
+def test_one_joint_moving_elsewhere_is_the_task_not_a_unit(dataset, doctor, factor):
+    """Real recordings vary per joint (an object on the other side of the pan axis, a wider
+    sweep): one joint on another scale, or mirrored, is no unit mix."""
+    pan = MOTOR_NAMES.index("shoulder_pan.pos")
+
+    def edit(columns):
+        for key in ("observation.state", "action"):
+            columns[key][:, pan] *= factor
+
+    defects.edit_columns(dataset, 2, edit)
+    (units,) = doctor(dataset, checks=("motion.units",)).results
+    assert units.status == "pass", units.findings
+
+
 def test_clean_recording_declares_degrees_and_the_units_that_would_not_show(
     clean_recording, doctor
 ):

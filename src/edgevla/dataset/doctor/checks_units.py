@@ -146,39 +146,53 @@ def _scale(
 ) -> tuple[list[Finding], list[str], dict[str, dict[int, float]]]:
     """Per arm joint, each episode's scale against the others' (a fit through zero, the
     middle of the calibrated range in both units, of its value quantiles to their median
-    quantiles); flagged beyond min_scale_ratio and max_scale_z robust deviations of the
-    joint's own spread across episodes. Also the joints where the two units differ too
-    little to show, and each episode's scale per joint."""
+    quantiles), beyond min_scale_ratio and max_scale_z robust deviations of the joint's own
+    spread across episodes. A unit read the other way rescales every arm joint of the episode
+    at once, so an episode is flagged only where most of its comparable joints are off in the
+    same direction: one joint that simply moved elsewhere (an object on the other side of the
+    pan axis) is the task, not a unit. Also the joints where the two units differ too little
+    to show, and each episode's scale per joint."""
     episodes = list(values)
     if len(episodes) < 3:
         return [], [], {}
     profiles = np.stack([np.quantile(values[e], QUANTILES, axis=0) for e in episodes])
-    findings, hidden, scales = [], [], {}
+    hidden, scales = [], {}
+    off: dict[int, list[tuple[str, float]]] = {e: [] for e in episodes}  # (joint, log scale)
+    compared = dict.fromkeys(episodes, 0)
     for j, name in enumerate(names):
         if joint(name) == GRIPPER:
             continue
         k = np.array([_scale_of(profiles, i, j) for i in range(len(episodes))])
         if np.isnan(k).any():
             continue  # the joint sits near the middle of its range: no scale to compare
-        for e in np.asarray(episodes)[k <= 0]:
-            msg = f"{name} runs opposite to the other episodes (a drive_mode flip?)"
-            findings.append(Finding(msg, int(e), value=float(k[episodes.index(e)])))
-        logs = np.log(np.where(k > 0, k, 1.0))
         scales[name] = {e: round(float(v), 3) for e, v in zip(episodes, k, strict=True)}
-        spread = 1.4826 * float(np.median(np.abs(logs - np.median(logs))))
+        fits = k > 0  # <= 0: the episode's joint lies on the other side of zero, no scale
+        logs = np.log(np.where(fits, k, 1.0))
+        spread = 1.4826 * float(np.median(np.abs(logs[fits] - np.median(logs[fits]))))
         limit = max(np.log(float(t["min_scale_ratio"])), float(t["max_scale_z"]) * spread)
         r = abs(ratios[joint(name)]) if ratios and joint(name) in ratios else None
         if r is not None and abs(np.log(r)) < limit:
             hidden.append(f"{name} (the units differ x{r:.2f} there)")
-        for e, d in zip(episodes, logs, strict=True):
-            if abs(d) > limit:
+        for e, d, ok in zip(episodes, logs, fits, strict=True):
+            if ok:
+                compared[e] += 1
+                if abs(d) > limit:
+                    off[e].append((name, float(d)))
+    findings = []
+    for e in episodes:
+        for sign in (1.0, -1.0):
+            same = [(name, d) for name, d in off[e] if d * sign > 0]
+            if len(same) < 2 or 2 * len(same) <= compared[e]:
+                continue
+            for name, d in same:
+                r = abs(ratios[joint(name)]) if ratios and joint(name) in ratios else None
                 unit_ratio = f"; degrees per unit {r:.2f} on this calibration" if r else ""
                 msg = (
-                    f"{name} spans x{np.exp(d):.2f} the scale of the other episodes "
-                    f"(recorded in the other unit?{unit_ratio})"
+                    f"{name} spans x{np.exp(d):.2f} the scale of the other episodes, like "
+                    f"{len(same) - 1} more of its {compared[e]} joints (recorded in the other "
+                    f"unit?{unit_ratio})"
                 )
                 findings.append(Finding(msg, e, value=float(np.exp(d))))
-    findings.sort(key=lambda f: f.episode)
     return findings, hidden, scales
 
 
