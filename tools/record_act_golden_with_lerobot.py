@@ -3,7 +3,8 @@ LeRobot's own ACTPolicy and processors built on the golden config, filled with t
 deterministic weights (plain and conditioned), predicting on the same observation.
 
 Not part of edgevla and never imported by it. Run with a Python that has lerobot (0.4.4 recorded
-the shipped numbers; tools/make_lerobot044_env.sh builds one), from the repository root:
+the shipped numbers; tools/make_lerobot044_env.sh builds one; 0.6.1 gives the same), from the
+repository root:
 
     /work/scratch/lerobot044/bin/python tools/record_act_golden_with_lerobot.py
 
@@ -65,6 +66,7 @@ def lerobot_chunk(conditioned: bool) -> np.ndarray:
 
 def main() -> int:
     import lerobot_standin
+    import transformers.image_utils  # noqa: F401  (before install(): records torchvision absent)
 
     lerobot_standin.install()
     import act_lerobot_golden as golden

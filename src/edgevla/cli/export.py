@@ -22,7 +22,6 @@ from pathlib import Path
 
 from edgevla.cli import CliError
 from edgevla.cli.split_args import dataset_of_policy, positive_int
-from edgevla.export.config import DEFAULT_FPS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _dataset(args: argparse.Namespace) -> Path | None:
     """--dataset, else the checkpoint's own if it is here; None (with a note) otherwise."""
+    from edgevla.export.config import DEFAULT_FPS
+
     if args.dataset is not None:
         if not args.dataset.is_dir():
             raise CliError(f"--dataset {args.dataset}: not a directory")
