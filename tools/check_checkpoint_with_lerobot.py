@@ -1,5 +1,7 @@
-"""Check that checkpoints LeRobot itself saves (ACT, SmolVLA; lerobot 0.6.1) predict, through
-edgevla's policy registry, the chunk LeRobot predicts - and that SmolVLA trains as it does.
+"""Check that checkpoints LeRobot itself saves (ACT, SmolVLA; lerobot 0.6.1, ACT also 0.4.4)
+predict, through edgevla's policy registry, the chunk LeRobot predicts - that SmolVLA trains as it
+does - and that each ACT exports (`edgevla export --recipe fp32`, no dataset) to a bundle whose
+chunk, run by onnxruntime through the same registry, is LeRobot's.
 
 Not part of edgevla and never imported by it. Two interpreters: the project's (this script's
 `main`, edgevla) and a scratch one with lerobot (its `make` step), built outside the repository:
@@ -7,6 +9,9 @@ Not part of edgevla and never imported by it. Two interpreters: the project's (t
     tools/make_lerobot061_env.sh /work/scratch/lerobot061
     EDGEVLA_LEROBOT_PYTHON=/work/scratch/lerobot061/bin/python \
         .venv/bin/python tools/check_checkpoint_with_lerobot.py [--out DIR]
+    tools/make_lerobot044_env.sh /work/scratch/lerobot044     # 0.4.4: its ACT only
+    EDGEVLA_LEROBOT_PYTHON=/work/scratch/lerobot044/bin/python \
+        .venv/bin/python tools/check_checkpoint_with_lerobot.py --policies act,act_default
 
 torchvision: LeRobot imports it, and no CPU build fits the project's torch;
 `tools/lerobot_standin.py` (the dataset check's stand-in too) provides the few parts used
@@ -14,13 +19,17 @@ torchvision: LeRobot imports it, and no CPU build fits the project's torch;
 formula tests/policies/test_policies_resnet.py checks) - see its docstring.
 
 What happens: edgevla writes a tiny SmolVLM folder (config + word tokenizer, no weights); LeRobot
-builds random-weight ACT and SmolVLA policies on small configs (SmolVLA twice: expert-only, and
-with the VLM training beside a shallower expert), saves each with `save_pretrained` (policy and
+builds random-weight ACT and SmolVLA policies (ACT twice: a small one, and LeRobot's default
+architecture with a narrower transformer, chunk 100 and three cameras, its config saved naming
+the ImageNet backbone weights as LeRobot's default does; SmolVLA twice: expert-only, and with
+the VLM training beside a shallower expert), saves each with `save_pretrained` (policy and
 both processors), and records its own chunk on a fixed observation (for SmolVLA with the noise
 edgevla's registry policy draws for seed 0), its training loss on a batch with `action_is_pad`,
 and which parameters it trains. edgevla then loads each checkpoint with
-`edgevla.sources.resolve_policy(path)` and compares: the chunk to float tolerance, the loss, the
-trainable parameter names. Exit status 0 only if all agree.
+`edgevla.sources.resolve_policy(path)` and compares: the chunk to float tolerance (--atol), the
+loss, the trainable parameter names; each ACT it exports with `edgevla export --recipe fp32`
+and compares the bundle's chunk (--bundle-rtol: FP32 ONNX is not bit-equal to torch). Exit
+status 0 only if all agree.
 """
 
 from __future__ import annotations
@@ -41,6 +50,29 @@ SHAPE = (48, 64)  # camera images, H x W
 CAMERAS = ("top", "gripper")
 TASK = "Put the tea bag in the mug"
 CHUNK = 8
+# the small ACT, and LeRobot's default ACT (resnet18, 4+1 layers, 4-layer VAE encoder, latent 32,
+# chunk 100) with a narrower transformer to keep the check quick
+ACT_VARIANTS = {
+    "act": {
+        "cameras": CAMERAS,
+        "shape": SHAPE,
+        "fields": {
+            "chunk_size": CHUNK,
+            "n_action_steps": CHUNK,
+            "dim_model": 64,
+            "n_heads": 4,
+            "dim_feedforward": 128,
+            "n_encoder_layers": 2,
+            "n_vae_encoder_layers": 1,
+            "latent_dim": 8,
+        },  # fmt: skip
+    },
+    "act_default": {
+        "cameras": ("top", "left_wrist", "right_wrist"),
+        "shape": (96, 128),
+        "fields": {"dim_model": 256, "dim_feedforward": 1024},
+    },
+}
 SMOLVLA_VARIANTS = {
     "smolvla": {},
     "smolvla_vlm_trains": {
@@ -55,18 +87,18 @@ SMOLVLA_VARIANTS = {
 # --- LeRobot side (the LeRobot interpreter; edgevla only as the stand-in's batch norm) --------
 
 
-def _observation() -> dict[str, np.ndarray]:
+def _observation(cameras=CAMERAS, shape=SHAPE) -> dict[str, np.ndarray]:
     """A fixed observation as a robot gives it: uint8 HxWx3 images, float32 state."""
-    yy, xx = np.meshgrid(np.arange(SHAPE[0]), np.arange(SHAPE[1]), indexing="ij")
+    yy, xx = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
     obs = {}
-    for k, cam in enumerate(CAMERAS):
+    for k, cam in enumerate(cameras):
         pixels = np.stack([(yy * 5 + xx * 3 + ch * 40 + k * 17) % 256 for ch in range(3)], -1)
         obs[f"observation.images.{cam}"] = pixels.astype(np.uint8)
     obs["observation.state"] = np.linspace(-0.5, 0.7, 6).astype(np.float32)
     return obs
 
 
-def _stats(torch, visual: bool) -> dict:
+def _stats(torch, visual: bool, cameras=CAMERAS) -> dict:
     """Dataset statistics with a wide action scale, so un-normalized chunks are not tiny."""
     idx = torch.arange(6, dtype=torch.float32)
     stats = {
@@ -74,7 +106,7 @@ def _stats(torch, visual: bool) -> dict:
         "action": {"mean": 3.0 * idx - 5.0, "std": 4.0 + 2.0 * idx},
     }
     if visual:
-        for cam in CAMERAS:
+        for cam in cameras:
             stats[f"observation.images.{cam}"] = {
                 "mean": torch.tensor([0.45, 0.5, 0.4]).reshape(3, 1, 1),
                 "std": torch.tensor([0.25, 0.2, 0.3]).reshape(3, 1, 1),
@@ -82,47 +114,51 @@ def _stats(torch, visual: bool) -> dict:
     return stats
 
 
-def _features(feature_type, policy_feature) -> tuple[dict, dict]:
+def _features(feature_type, policy_feature, cameras=CAMERAS, shape=SHAPE) -> tuple[dict, dict]:
     inputs = {
-        f"observation.images.{c}": policy_feature(feature_type.VISUAL, (3, *SHAPE)) for c in CAMERAS
+        f"observation.images.{c}": policy_feature(feature_type.VISUAL, (3, *shape)) for c in cameras
     }
     inputs["observation.state"] = policy_feature(feature_type.STATE, (6,))
     return inputs, {"action": policy_feature(feature_type.ACTION, (6,))}
 
 
-def _predict(policy, pre, post, noise=None) -> np.ndarray:
+def _predict(policy, pre, post, noise=None, observation=None) -> np.ndarray:
     import torch
     from lerobot.policies.utils import prepare_observation_for_inference
 
-    batch = prepare_observation_for_inference(_observation(), torch.device("cpu"), TASK)
+    observation = _observation() if observation is None else observation
+    batch = prepare_observation_for_inference(observation, torch.device("cpu"), TASK)
     kwargs = {} if noise is None else {"noise": noise}
     with torch.no_grad():
         chunk = post(policy.predict_action_chunk(pre(batch), **kwargs))
     return chunk[0].numpy()
 
 
-def _make_act(out: Path) -> None:
+def _make_act(out: Path, name: str) -> None:
     import torch
-    from lerobot.configs import FeatureType, PolicyFeature
+    from lerobot.configs.types import FeatureType, PolicyFeature
     from lerobot.policies.act.configuration_act import ACTConfig
     from lerobot.policies.act.modeling_act import ACTPolicy
     from lerobot.policies.act.processor_act import make_act_pre_post_processors
 
-    inputs, outputs = _features(FeatureType, PolicyFeature)
-    config = ACTConfig(input_features=inputs, output_features=outputs, chunk_size=CHUNK,
-                       n_action_steps=CHUNK, dim_model=64, n_heads=4, dim_feedforward=128,
-                       n_encoder_layers=2, n_vae_encoder_layers=1, latent_dim=8,
-                       pretrained_backbone_weights=None, device="cpu")  # fmt: skip
+    variant = ACT_VARIANTS[name]
+    cameras, shape = variant["cameras"], variant["shape"]
+    inputs, outputs = _features(FeatureType, PolicyFeature, cameras, shape)
+    config = ACTConfig(input_features=inputs, output_features=outputs, device="cpu",
+                       pretrained_backbone_weights=None, **variant["fields"])  # fmt: skip
     torch.manual_seed(SEED)
     policy = ACTPolicy(config)
     with torch.no_grad():  # non-trivial frozen batch norms, so they are checked too
-        for i, (name, buf) in enumerate(sorted(policy.named_buffers())):
-            if ".bn" in name or ".downsample.1." in name:
+        for i, (key, buf) in enumerate(sorted(policy.named_buffers())):
+            if ".bn" in key or ".downsample.1." in key:
                 wave = torch.sin(torch.arange(buf.numel(), dtype=torch.float32) * 0.7 + i)
-                buf.copy_(1.0 + 0.2 * wave if name.endswith(("weight", "var")) else 0.1 * wave)
+                buf.copy_(1.0 + 0.2 * wave if key.endswith(("weight", "var")) else 0.1 * wave)
     policy.eval()
-    pre, post = make_act_pre_post_processors(config, _stats(torch, visual=True))
-    _save(out / "act", policy, pre, post, {"chunk": _predict(policy, pre, post)})
+    pre, post = make_act_pre_post_processors(config, _stats(torch, visual=True, cameras=cameras))
+    chunk = _predict(policy, pre, post, observation=_observation(cameras, shape))
+    if name == "act_default":  # saved as LeRobot's default config names its backbone (no download)
+        config.pretrained_backbone_weights = "ResNet18_Weights.IMAGENET1K_V1"
+    _save(out / name, policy, pre, post, {"chunk": chunk})
 
 
 def _noise(torch) -> object:
@@ -133,7 +169,7 @@ def _noise(torch) -> object:
 
 def _make_smolvla(out: Path, name: str, vlm: Path, overrides: dict) -> None:
     import torch
-    from lerobot.configs import FeatureType, PolicyFeature
+    from lerobot.configs.types import FeatureType, PolicyFeature
     from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig
     from lerobot.policies.smolvla.modeling_smolvla import SmolVLAPolicy
     from lerobot.policies.smolvla.processor_smolvla import make_smolvla_pre_post_processors
@@ -195,21 +231,27 @@ def _save(directory: Path, policy, pre, post, reference: dict) -> None:
     np.savez(directory.parent / f"{directory.name}_lerobot.npz", **reference)
 
 
-def make(out: Path, vlm: Path) -> None:
+def make(out: Path, vlm: Path, names: list[str]) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import lerobot_standin
     import transformers.image_utils  # noqa: F401  (before install(): records torchvision absent)
 
-    lerobot_standin.expose_smolvlm_pil_processor()
+    smolvla = [n for n in names if n in SMOLVLA_VARIANTS]
+    if smolvla:
+        lerobot_standin.expose_smolvlm_pil_processor()
     lerobot_standin.install()
     import lerobot
 
-    lerobot_standin.tokenizer_only_processor()
+    if smolvla:
+        lerobot_standin.tokenizer_only_processor()
 
     print(f"lerobot {lerobot.__version__}, transformers {transformers.__version__}")
-    _make_act(out)
-    for name, overrides in SMOLVLA_VARIANTS.items():
-        _make_smolvla(out, name, vlm, overrides)
+    (out / "lerobot_version.txt").write_text(lerobot.__version__)
+    for name in names:
+        if name in ACT_VARIANTS:
+            _make_act(out, name)
+        else:
+            _make_smolvla(out, name, vlm, SMOLVLA_VARIANTS[name])
 
 
 # --- edgevla side ------------------------------------------------------------------------------
@@ -260,19 +302,36 @@ def _compare_training(out: Path, name: str, reference, atol: float) -> list[tupl
     return results
 
 
-def compare(out: Path, atol: float) -> list[tuple[bool, str]]:
+def compare(out: Path, names: list[str], atol: float, bundle_rtol: float) -> list[tuple[bool, str]]:
     results = []
-    obs = _observation()
-    for name in ("act", *SMOLVLA_VARIANTS):
+    for name in names:
+        act = ACT_VARIANTS.get(name)
+        obs = _observation(act["cameras"], act["shape"]) if act else _observation()
         reference = np.load(out / f"{name}_lerobot.npz")
         policy = _load(out / name, SEED)
         chunk = policy.predict_chunk({**obs, "task": TASK}).actions
         results.append(_chunk_error(name, chunk, reference["chunk"], atol))
-        if name != "act":
+        if act:
+            bundle = _export_fp32(out / name)
+            chunk = _load(bundle, SEED).predict_chunk({**obs, "task": TASK}).actions
+            results.append(
+                _chunk_error(f"{name} fp32 bundle", chunk, reference["chunk"], bundle_rtol)
+            )
+        else:
             legacy = _legacy_chunk(policy, obs, reference["noise"])
             results.append(_legacy_differs(name, legacy, reference["chunk"], atol))
             results += _compare_training(out, name, reference, atol)
     return results
+
+
+def _export_fp32(checkpoint: Path) -> Path:
+    """`edgevla export --recipe fp32` as a user runs it on a checkpoint with no dataset beside it."""
+    bundle = checkpoint.with_name(f"{checkpoint.name}_fp32")
+    command = [sys.executable, "-m", "edgevla.cli", "export", "--policy", str(checkpoint),
+               "--out", str(bundle), "--recipe", "fp32", "--no-progress"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    subprocess.run(command, check=True, env=env)
+    return bundle
 
 
 def _legacy_chunk(chunk_policy, obs: dict, noise: np.ndarray) -> np.ndarray:
@@ -296,13 +355,25 @@ def _legacy_differs(name: str, legacy: np.ndarray, want: np.ndarray, atol: float
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", nargs="?", default="check", choices=["check", "make"])
+    parser.add_argument(
+        "--policies",
+        default=",".join([*ACT_VARIANTS, *SMOLVLA_VARIANTS]),
+        help=f"comma-separated, of {', '.join([*ACT_VARIANTS, *SMOLVLA_VARIANTS])}",
+    )
     parser.add_argument("--out", type=Path, help="working directory (default: a temporary one)")
     parser.add_argument("--vlm", type=Path, help="(make) the tiny SmolVLM folder")
     parser.add_argument("--lerobot-python", default=os.environ.get("EDGEVLA_LEROBOT_PYTHON"))
     parser.add_argument("--atol", type=float, default=1e-5, help="relative to max(1, scale)")
+    parser.add_argument(
+        "--bundle-rtol", type=float, default=1e-4, help="fp32 bundle: relative to max(1, scale)"
+    )
     args = parser.parse_args(argv)
+    names = args.policies.split(",")
+    unknown = sorted(set(names) - {*ACT_VARIANTS, *SMOLVLA_VARIANTS})
+    if unknown:
+        parser.error(f"--policies: unknown {unknown}")
     if args.step == "make":
-        make(args.out, args.vlm)
+        make(args.out, args.vlm, names)
         return 0
     if not args.lerobot_python:
         parser.error("name a Python with lerobot: --lerobot-python or EDGEVLA_LEROBOT_PYTHON")
@@ -312,13 +383,19 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="edgevla-lerobot-ckpt-"))
     out.mkdir(parents=True, exist_ok=True)
     vlm = write_vlm_folder(out / "vlm")
-    step = [args.lerobot_python, __file__, "make", "--out", str(out), "--vlm", str(vlm)]
+    step = [args.lerobot_python, __file__, "make", "--out", str(out), "--vlm", str(vlm),
+            "--policies", ",".join(names)]  # fmt: skip
     subprocess.run(step, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    results = compare(out, args.atol)
+    results = compare(out, names, args.atol, args.bundle_rtol)
+    version = (out / "lerobot_version.txt").read_text()
     for ok, text in results:
         print(("  ok    " if ok else "  FAIL  ") + text)
     failed = [text for ok, text in results if not ok]
-    print(f"FAIL: {len(failed)} checks" if failed else "OK: edgevla predicts LeRobot's chunks")
+    print(
+        f"FAIL: {len(failed)} checks"
+        if failed
+        else f"OK: edgevla predicts LeRobot {version}'s chunks"
+    )
     return 1 if failed else 0
 
 

@@ -5,6 +5,7 @@ by hand here, independently of edgevla's own writer."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from edgevla.policies.act import ACTConfig, ACTPolicy
 from edgevla.policies.resnet import FrozenBatchNorm2d
 from edgevla.policies.testing import tiny_act_config
 from edgevla.policies.types import NormalizationMode, PolicyFeature
+
+sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import act_lerobot_golden`
 
 H, W = 48, 64
 CAMERAS = ("top", "gripper")

@@ -6,12 +6,18 @@ against PyTorch on dataset frames, and written as a bundle (DESIGN §3, §7).
     edgevla export --list-recipes
     edgevla export --policy runs/act --out bundles/act-mine --recipe my_recipe.json
 
-The dataset defaults to the one the checkpoint was trained on (its train_config.json).
+The dataset defaults to the one the checkpoint was trained on (its train_config.json). A
+checkpoint with none at hand (one LeRobot saved, downloaded alone) still exports at a recipe
+that does not calibrate (fp32, fp16, int8-dynamic): the parity gate then runs on synthetic frames
+inside the checkpoint's statistics, and the bundle records --fps (default 30).
+
+    edgevla export --policy lerobot_act/pretrained_model --out bundles/act-fp32 --recipe fp32
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from edgevla.cli import CliError
@@ -26,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--dataset", type=Path, help="frames for parity and calibration (default: the checkpoint's)"
+    )
+    p.add_argument(
+        "--fps", type=float, help="control rate the bundle records (default: the dataset's, or 30)"
     )
     p.add_argument("--parity-frames", type=positive_int, default=8)
     p.add_argument("--calibration-frames", type=positive_int, default=32)
@@ -42,18 +51,37 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.policy or not args.out:
         raise CliError("--policy and --out are required (or --list-recipes)")
-    dataset = args.dataset or dataset_of_policy(args.policy)
-    if dataset is None or not Path(dataset).is_dir():
-        raise CliError(
-            f"no dataset for the parity gate: the checkpoint names {dataset!r}; pass --dataset DIR"
-        )
+    if args.fps is not None and args.fps <= 0:
+        raise CliError(f"--fps must be > 0, got {args.fps}")
     try:
-        return _export(args, Path(dataset))
+        return _export(args, _dataset(args))
     except RecipeError as e:
         raise CliError(str(e)) from None
 
 
-def _export(args: argparse.Namespace, dataset: Path) -> int:
+def _dataset(args: argparse.Namespace) -> Path | None:
+    """--dataset, else the checkpoint's own if it is here; None (with a note) otherwise."""
+    from edgevla.export.config import DEFAULT_FPS
+
+    if args.dataset is not None:
+        if not args.dataset.is_dir():
+            raise CliError(f"--dataset {args.dataset}: not a directory")
+        return args.dataset
+    named = dataset_of_policy(args.policy)
+    if named is not None and Path(named).is_dir():
+        return Path(named)
+    why = f"the checkpoint's dataset {named} is not here" if named else "the checkpoint names none"
+    print(
+        f"note: no dataset ({why}): the parity gate runs on {args.parity_frames} synthetic "
+        f"frames inside the checkpoint's statistics, the bundle records "
+        f"{args.fps or DEFAULT_FPS:g} fps; pass --dataset DIR to check on real frames "
+        "(recipes with int8-static blocks need one)",
+        file=sys.stderr,
+    )
+    return None
+
+
+def _export(args: argparse.Namespace, dataset: Path | None) -> int:
     from edgevla.export import ExportConfig, ParityError, export_bundle
     from edgevla.policies.errors import CheckpointError
 
@@ -63,6 +91,7 @@ def _export(args: argparse.Namespace, dataset: Path) -> int:
             out=args.out,
             dataset=dataset,
             recipe=args.recipe,
+            fps=args.fps,
             parity_frames=args.parity_frames,
             calibration_frames=args.calibration_frames,
         )

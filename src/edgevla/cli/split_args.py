@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from edgevla.cli import CliError
@@ -79,7 +80,25 @@ def dataset_of_policy(policy: str) -> str | None:
         config = candidate / "train_config.json"
         if config.is_file():
             try:
-                return json.loads(config.read_text()).get("dataset")
+                dataset = json.loads(config.read_text()).get("dataset")
             except json.JSONDecodeError as e:
                 raise CliError(f"{config}: not valid JSON ({e})") from None
+            return dataset if isinstance(dataset, str) or dataset is None else _lerobot(dataset)
     return None
+
+
+def _lerobot(dataset: object) -> str | None:
+    """LeRobot's train_config.json holds {"repo_id", "root", ...}: its root, else where LeRobot
+    keeps a dataset it downloaded ($HF_LEROBOT_HOME/repo_id); None for a list of datasets."""
+    if not isinstance(dataset, dict):
+        return None
+    if isinstance(dataset.get("root"), str):
+        return dataset["root"]
+    repo_id = dataset.get("repo_id")
+    if not isinstance(repo_id, str) or repo_id.startswith("["):
+        return None
+    hf_home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface"
+    )
+    home = os.environ.get("HF_LEROBOT_HOME") or os.path.join(hf_home, "lerobot")
+    return os.path.join(os.path.expanduser(home), repo_id)

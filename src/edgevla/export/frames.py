@@ -1,7 +1,10 @@
-"""Real frames for the parity gate and for calibration: observations read from a dataset.
+"""Frames for the parity gate and for calibration.
 
-A few episodes, spread over the dataset, each decoded once; frames evenly spaced inside each.
-The dataset must hold every observation key the policy reads, at the trained image size.
+Real ones, read from a dataset: a few episodes, spread over the dataset, each decoded once;
+frames evenly spaced inside each. The dataset must hold every observation key the policy reads,
+at the trained image size. Without a dataset (a checkpoint downloaded alone), synthetic ones:
+seeded images of the trained size and states inside the checkpoint's own statistics - enough to
+check that an FP32 graph computes what PyTorch computes, not to calibrate int8.
 """
 
 from __future__ import annotations
@@ -50,3 +53,37 @@ def dataset_observations(
                 "that size"
             )
     return observations[:count]
+
+
+def synthetic_observations(
+    spec: PolicySpec, state_range: tuple[np.ndarray, np.ndarray] | None, count: int, seed: int = 0
+) -> list[Observation]:
+    """`count` seeded observations: per camera a coarse colour mosaic with fine noise over it
+    (so every backbone channel sees edges and flat areas), the state uniform in `state_range`
+    (low, high), or standard normal where the checkpoint has no state statistics."""
+    if spec.image_shape is None and spec.cameras:
+        raise ValueError("the policy records no image size; pass --dataset with its frames")
+    rng = np.random.default_rng(seed)
+    observations: list[Observation] = []
+    for _ in range(count):
+        observation: Observation = {}
+        for camera in spec.cameras:
+            observation[image_key(camera)] = _mosaic(rng, spec.image_shape)  # type: ignore[arg-type]
+        if spec.state_dim:
+            if state_range is None:
+                state = rng.standard_normal(spec.state_dim)
+            else:
+                state = rng.uniform(*state_range)
+            observation[STATE_KEY] = state.astype(np.float32)
+        observation[TASK_KEY] = None
+        observations.append(observation)
+    return observations
+
+
+def _mosaic(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    height, width = shape
+    tile = 8
+    coarse = rng.uniform(30, 225, (-(-height // tile), -(-width // tile), 3))
+    image = np.repeat(np.repeat(coarse, tile, 0), tile, 1)[:height, :width]
+    image = image + rng.normal(0, 12, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)

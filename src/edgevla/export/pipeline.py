@@ -12,18 +12,22 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from edgevla.configio import save_config
+from edgevla.contracts import Observation
 from edgevla.export.act_blocks import Block, act_blocks
-from edgevla.export.config import CONFIG_NAME, LOG_NAME, ExportConfig
-from edgevla.export.frames import dataset_observations
+from edgevla.export.config import CONFIG_NAME, DEFAULT_FPS, LOG_NAME, ExportConfig
+from edgevla.export.frames import dataset_observations, synthetic_observations
 from edgevla.export.manifest import build_manifest
 from edgevla.export.onnx_export import export_block
 from edgevla.export.parity import ParityResult, check, compare
 from edgevla.export.quantize import OpReport, apply_recipe
 from edgevla.export.recipes import Recipe, load_recipe
 from edgevla.export.reference import Reference, compute_reference
+from edgevla.features import STATE_KEY
+from edgevla.policies.chunk_policy import TorchChunkPolicy
 from edgevla.runtime.bundle import load_bundle
 from edgevla.runtime.bundle_manifest import ACTIONS_OUTPUT, BLOCKS_DIR, Manifest, write_manifest
 
@@ -43,6 +47,11 @@ def export_bundle(config: ExportConfig, progress: Progress | None = None) -> Man
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty; choose a new --out")
     recipe = load_recipe(config.recipe)
+    if config.dataset is None and calibrated_blocks(recipe):
+        raise ValueError(
+            f"recipe {recipe.name!r} calibrates {', '.join(calibrated_blocks(recipe))} "
+            "(int8-static) on dataset frames; pass --dataset DIR"
+        )
     step("loading checkpoint")
     wrapper, pretrained = _load(config)
     blocks = act_blocks(wrapper.policy)
@@ -51,11 +60,7 @@ def export_bundle(config: ExportConfig, progress: Progress | None = None) -> Man
     (staging / BLOCKS_DIR).mkdir(parents=True)
     try:
         step("reading frames, computing the torch reference")
-        spec = wrapper.spec
-        parity = dataset_observations(config.dataset, spec, config.parity_frames, config.episodes)
-        calib = dataset_observations(
-            config.dataset, spec, config.calibration_frames, config.episodes, offset=1
-        )
+        parity, calib = _frames(config, wrapper, recipe)
         reference = compute_reference(wrapper, blocks, parity)
         calibration = compute_reference(wrapper, blocks, calib)
         reports, results = {}, []
@@ -82,7 +87,6 @@ def export_bundle(config: ExportConfig, progress: Progress | None = None) -> Man
 def _load(config: ExportConfig):  # -> (TorchChunkPolicy, Path)
     from edgevla.policies.act import ACTPolicy
     from edgevla.policies.checkpoint import load_policy, resolve_pretrained_dir
-    from edgevla.policies.chunk_policy import TorchChunkPolicy
 
     pretrained = resolve_pretrained_dir(config.policy)
     policy = load_policy(pretrained)
@@ -91,8 +95,46 @@ def _load(config: ExportConfig):  # -> (TorchChunkPolicy, Path)
             f"{pretrained}: export cuts ACT into blocks; this checkpoint is "
             f"{policy.config.type!r} (SmolVLA and ACT variants come later)"
         )
-    fps = config.fps or _dataset_fps(config.dataset)
+    if config.fps:
+        fps = config.fps
+    elif config.dataset is not None:
+        fps = _dataset_fps(config.dataset)
+    else:
+        fps = DEFAULT_FPS
     return TorchChunkPolicy(policy.eval(), fps=fps), pretrained
+
+
+def calibrated_blocks(recipe: Recipe) -> list[str]:
+    """The recipe's blocks that calibrate on frames (int8-static): they need a dataset."""
+    return [name for name, b in recipe.blocks.items() if b.precision == "int8-static"]
+
+
+def _frames(
+    config: ExportConfig, wrapper: TorchChunkPolicy, recipe: Recipe
+) -> tuple[list[Observation], list[Observation]]:
+    """(parity, calibration) observations: the dataset's, or without one synthetic parity
+    frames inside the checkpoint's statistics and none to calibrate on (refused above)."""
+    spec = wrapper.spec
+    if config.dataset is None:
+        state_range = _state_range(wrapper.policy.preprocessor.stats.get(STATE_KEY, {}))  # type: ignore[union-attr]
+        return synthetic_observations(spec, state_range, config.parity_frames), []
+    parity = dataset_observations(config.dataset, spec, config.parity_frames, config.episodes)
+    if not calibrated_blocks(recipe):
+        return parity, []
+    calib = dataset_observations(
+        config.dataset, spec, config.calibration_frames, config.episodes, offset=1
+    )
+    return parity, calib
+
+
+def _state_range(stats: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """mean +- std where the checkpoint has them, else its min..max, else None."""
+    if "mean" in stats and "std" in stats:
+        mean, std = stats["mean"].numpy(), stats["std"].numpy()
+        return mean - std, mean + std
+    if "min" in stats and "max" in stats:
+        return stats["min"].numpy(), stats["max"].numpy()
+    return None
 
 
 def _dataset_fps(dataset: Path) -> float:
