@@ -10,7 +10,9 @@ round trip, and writes them to --out as JSON.
         [--policy /work/main/demo/act-teabag]
 
 `--isolation thread`: the workers are threads of the server (one GIL); `process`: a worker
-process each, loading the policy itself with cores/workers torch threads. On a shared 2-core machine the numbers move with whatever else runs: note the load average.
+process each, loading the policy itself with cores/workers torch threads. On a shared 2-core
+machine the rates move with whatever else runs: note the load average; the server's CPU
+time per chunk (its worker processes included) moves much less.
 `--policy hold --sleep-ms 30` isolates the pool's scheduling: 30 ms of compute per chunk that
 leaves the CPU free, as an accelerator would.
 """
@@ -18,6 +20,7 @@ leaves the CPU free, as an accelerator would.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -51,7 +54,9 @@ def main() -> int:
         with child as server:
             for n in [int(s) for s in args.sessions.split(",")]:
                 robots = [Robot(server.address, args.fps) for _ in range(n)]
-                elapsed = run_robots(robots, args.seconds)
+                cpu: list[float] = []
+                elapsed = run_robots(robots, args.seconds, functools.partial(_sample, server, cpu))
+                cpu_ms = (server.cpu_s() - cpu[0]) * 1e3
                 trips = [t for r in robots for t in r.round_trips]
                 p50, p99 = percentiles_ms(trips)
                 rate = len(trips) / elapsed / n
@@ -62,17 +67,23 @@ def main() -> int:
                 errors = sum(kinds.values())
                 rows.append(
                     {"isolation": isolation, "workers": workers, "sessions": n, "rate_hz": rate, "total_hz": rate * n,
-                     "p50_ms": p50, "p99_ms": p99, "errors": errors, "error_kinds": kinds,
+                     "p50_ms": p50, "p99_ms": p99, "cpu_ms_per_chunk": cpu_ms / max(1, len(trips)),
+                     "errors": errors, "error_kinds": kinds,
                      "load": os.getloadavg()[0]}
                 )  # fmt: skip
                 print(
                     f"{isolation:7s} workers {workers}  sessions {n}: {rate:5.1f} Hz per session "
                     f"({rate * n:5.1f} in all), round trip p50 {p50:6.1f} ms p99 {p99:6.1f} ms, "
+                    f"server CPU {cpu_ms / max(1, len(trips)):5.1f} ms per chunk, "
                     f"{errors} errors {kinds or ''}, load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
     args.out.write_text(json.dumps(rows, indent=1))
     return 0
+
+
+def _sample(server: ServerChild, into: list[float]) -> None:
+    into.append(server.cpu_s())
 
 
 if __name__ == "__main__":
