@@ -207,8 +207,8 @@ class ProcessRunner:
         self._broken: str | None = None
 
     def start(self) -> None:
-        """Start every process, then wait for all to load (in parallel); ServeError-free:
-        raises WorkerDied naming the first that failed, after stopping the others."""
+        """Start every process, then wait for all to load (they load in parallel); if one
+        fails, stop them all and raise its WorkerDied (the server turns it into ServeError)."""
         started = time.perf_counter()
         for proc in self._procs:
             proc.spawn()
@@ -259,7 +259,8 @@ class ProcessRunner:
     def stop(self, timeout: float) -> None:
         with self._lock:
             self._stopping = True
-        for proc in self._procs:
+            procs = list(self._procs)
+        for proc in procs:
             proc.stop(timeout)
 
     def _new(self, slot: int) -> WorkerProcess:
@@ -269,21 +270,23 @@ class ProcessRunner:
         """A fresh process in `slot`; the sessions it held restart from a reset policy."""
         self._procs[slot].stop(0)
         self._failures[slot] += 1
-        if self._stopping:
-            raise WorkerStopped(f"policy {self.name!r} is shutting down")
         if self._failures[slot] > self.max_restarts:
             self._break(f"{why}; it died {self._failures[slot]} times in a row")
         log.error("policy %r: %s; restarting it (its sessions restart from a reset policy)",
                   self.name, why)  # fmt: skip
         proc = self._new(slot)
-        proc.spawn()
+        with self._lock:  # stop() sees every process spawned, even one still loading
+            if self._stopping:
+                raise WorkerStopped(f"policy {self.name!r} is shutting down")
+            proc.spawn()
+            self._procs[slot] = proc
         try:
             proc.wait_ready(self.start_timeout_s)
         except WorkerDied as e:
+            if self._stopping:
+                raise WorkerStopped(f"policy {self.name!r} is shutting down") from None
             self._break(f"{why}; the restart failed: {e}")
-        with self._lock:
-            self._procs[slot] = proc
-            self.restarts += 1
+        self.restarts += 1
 
     def _break(self, why: str) -> None:
         with self._lock:
