@@ -149,3 +149,20 @@ def test_a_killed_server_leaves_no_worker_process_behind():
         server.wait(10)
         server.stdin.close()
         server.stdout.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_worker_processes_serve_a_bundle_as_loaded_here_without_torch(serve, fp32_bundle):
+    from edgevla.runtime.bundle import BundleRuntimeConfig, load_bundle
+
+    local = load_bundle(fp32_bundle, BundleRuntimeConfig(threads=1))
+    server = serve({"b": str(fp32_bundle)}, limits=ServeLimits(workers=2, isolation="process"))
+    for pid in server.workers["b"].runner.pids():
+        assert "libtorch" not in Path(f"/proc/{pid}/maps").read_text()
+    with RemotePolicy(server.address) as client:
+        for seed in range(2):
+            obs = make_observation(client.spec, seed=seed)
+            np.testing.assert_allclose(
+                client.predict_chunk(obs, seed).actions, local.predict_chunk(obs).actions, atol=1e-5
+            )

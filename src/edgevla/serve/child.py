@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     inp = os.fdopen(os.dup(0), "rb", buffering=0)
     loader = PolicyLoader(source=args.source, factory=args.factory)
     try:
-        policy = loader.load()
+        policy = loader.load(threads=args.threads)
         _share_cores(args.threads)
     except Exception as e:
         write_frame(out, {"op": "error", "message": f"{loader}: {type(e).__name__}: {e}"})
@@ -80,7 +80,8 @@ def _infer(policies: SessionPolicies, header: dict, arrays: dict) -> tuple[dict,
 
 
 def _share_cores(threads: int) -> None:
-    """torch's threads per call (its default, every core, fights the other workers)."""
+    """torch's threads per call (its default, every core, fights the other workers); a
+    bundle's onnxruntime threads were set as it loaded."""
     torch = sys.modules.get("torch")  # only a checkpoint's loading imported it
     if torch is not None:
         torch.set_num_threads(threads)

@@ -55,11 +55,12 @@ class PolicyLoader:
         if self.factory and not all(self.factory.partition(":")[::2]):
             raise ValueError(f"factory must be module:function, got {self.factory!r}")
 
-    def load(self) -> ChunkPolicy:
+    def load(self, threads: int | None = None) -> ChunkPolicy:
+        """The policy; `threads` caps a bundle's onnxruntime threads (edgevla.sources)."""
         if self.source:
             from edgevla.sources import resolve_policy
 
-            return resolve_policy(self.source)
+            return resolve_policy(self.source, threads=threads)
         module, _, attr = self.factory.partition(":")
         return getattr(importlib.import_module(module), attr)()
 

@@ -58,15 +58,19 @@ def parse_source(text: str) -> tuple[str, str, dict[str, str]]:
     return name or kind, kind, options
 
 
-def resolve_policy(source: str, *, fps: float = 30.0, seed: int | None = 0) -> ChunkPolicy:
+def resolve_policy(
+    source: str, *, fps: float = 30.0, seed: int | None = 0, threads: int | None = None
+) -> ChunkPolicy:
     """The ChunkPolicy a `--policy` string names. `fps` is the control rate it will run at
-    (checkpoints do not record one); `seed` seeds a stochastic policy's noise at every reset."""
+    (checkpoints do not record one); `seed` seeds a stochastic policy's noise at every reset;
+    `threads` overrides a bundle's onnxruntime threads per block (a server's worker process
+    takes its share of the cores; torch's threads are the process's, set by the caller)."""
     _, kind, options = parse_source(source)
     if kind in KINDS:
         return KINDS[kind](options)
     path = Path(kind)
     if kind and path.is_dir():
-        return load_directory(path, fps=fps, seed=seed)
+        return load_directory(path, fps=fps, seed=seed, threads=threads)
     if path.exists():
         raise PolicySourceError(f"--policy {kind}: a file, not a checkpoint or bundle directory")
     raise PolicySourceError(
