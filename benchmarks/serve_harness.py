@@ -1,7 +1,8 @@
 """Shared by serve_load.py and serve_abuse.py: a policy server in its own process (so robots
 and server do not share a GIL, as on two machines), good robots at a fixed rate, percentiles.
 
-    python benchmarks/serve_harness.py --child --policy SOURCE [--workers N] [--token T]
+    python benchmarks/serve_harness.py --child --policy SOURCE [--workers N]
+        [--isolation thread|process] [--token T]
 prints `PORT <n>` and serves until its stdin closes; its log goes to stderr.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -36,11 +38,13 @@ class ServerChild:
         log: Path,
         *,
         workers: int = 1,
+        isolation: str = "thread",
         token: str | None = None,
         sleep_ms: float = 0.0,
     ) -> None:
         self.cmd = [sys.executable, __file__, "--child", "--policy", policy]
-        self.cmd += ["--workers", str(workers), "--sleep-ms", str(sleep_ms)]
+        self.cmd += ["--workers", str(workers), "--isolation", isolation]
+        self.cmd += ["--sleep-ms", str(sleep_ms)]
         if token:
             self.cmd += ["--token", token]
         self.log = log
@@ -67,6 +71,18 @@ class ServerChild:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return float("nan")
+
+    def cpu_s(self) -> float:
+        """CPU seconds the server and its worker processes have used so far: per chunk, the
+        cost that other jobs on a shared machine do not change much (unlike the rates)."""
+        pids = [self.proc.pid]
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            pids += [int(p) for p in (task / "children").read_text().split()]
+        ticks = 0
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def log_bytes(self) -> int:
         self._log_file.flush()
@@ -183,18 +199,23 @@ def _child(args: argparse.Namespace) -> None:
     from edgevla.cli.serve import share_cores
     from edgevla.serve import PolicyServer
     from edgevla.serve.limits import ServeLimits
-    from edgevla.sources import resolve_named
+    from edgevla.sources import named_sources, resolve_named
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    policies = resolve_named([args.policy])
-    if args.sleep_ms:
-        policies = {name: Sleeping(p, args.sleep_ms) for name, p in policies.items()}
-    share_cores(args.workers)
+    if args.isolation == "process":  # each worker process loads the source itself
+        if args.sleep_ms:
+            raise SystemExit("--sleep-ms wraps a loaded policy: use it with --isolation thread")
+        policies = named_sources([args.policy])
+    else:
+        policies = resolve_named([args.policy])
+        if args.sleep_ms:
+            policies = {name: Sleeping(p, args.sleep_ms) for name, p in policies.items()}
+        share_cores(args.workers)
     server = PolicyServer(
         policies,
         port=0,
         token=args.token,
-        limits=ServeLimits(workers=args.workers),
+        limits=ServeLimits(workers=args.workers, isolation=args.isolation),
     )
     print(f"PORT {server.start()}", flush=True)
     sys.stdin.read()
@@ -206,6 +227,7 @@ if __name__ == "__main__":
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--policy", default=DEMO_ACT)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--isolation", default="thread", choices=["thread", "process"])
     parser.add_argument("--token", default=None)
     parser.add_argument("--sleep-ms", type=float, default=0.0)
     _child(parser.parse_args())

@@ -2,13 +2,17 @@
 
 Each robot is a session asking for a chunk every tick at 30 Hz (one call in flight); the
 server runs in its own process with the demo ACT (any --policy source). Prints, for every
-(workers, sessions) pair, the chunks per second each session got and the p50/p99 round trip,
-and writes them to --out as JSON.
+(isolation, workers, sessions), the chunks per second each session got and the p50/p99
+round trip, and writes them to --out as JSON.
 
     PYTHONPATH=src .venv/bin/python benchmarks/serve_load.py [--sessions 1,4,8] \
-        [--workers 1,2] [--seconds 10] [--policy /work/main/demo/act-teabag]
+        [--workers 1,2] [--isolation thread,process] [--seconds 10] \
+        [--policy /work/main/demo/act-teabag]
 
-On a shared 2-core machine the numbers move with whatever else runs: note the load average.
+`--isolation thread`: the workers are threads of the server (one GIL); `process`: a worker
+process each, loading the policy itself with cores/workers torch threads. On a shared 2-core
+machine the rates move with whatever else runs: note the load average; the server's CPU
+time per chunk (its worker processes included) moves much less.
 `--policy hold --sleep-ms 30` isolates the pool's scheduling: 30 ms of compute per chunk that
 leaves the CPU free, as an accelerator would.
 """
@@ -16,6 +20,7 @@ leaves the CPU free, as an accelerator would.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -32,6 +37,7 @@ def main() -> int:
     parser.add_argument("--policy", default=DEMO_ACT)
     parser.add_argument("--sessions", default="1,4,8")
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--isolation", default="thread,process")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--sleep-ms", type=float, default=0.0, help="add sleeping compute")
@@ -39,12 +45,18 @@ def main() -> int:
     args = parser.parse_args()
     rows = []
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    for workers in [int(w) for w in args.workers.split(",")]:
+    runs = [(i, int(w)) for i in args.isolation.split(",") for w in args.workers.split(",")]
+    for isolation, workers in runs:
         log = Path(tempfile.mkdtemp()) / "server.log"
-        with ServerChild(args.policy, log, workers=workers, sleep_ms=args.sleep_ms) as server:
+        child = ServerChild(
+            args.policy, log, workers=workers, isolation=isolation, sleep_ms=args.sleep_ms
+        )
+        with child as server:
             for n in [int(s) for s in args.sessions.split(",")]:
                 robots = [Robot(server.address, args.fps) for _ in range(n)]
-                elapsed = run_robots(robots, args.seconds)
+                cpu: list[float] = []
+                elapsed = run_robots(robots, args.seconds, functools.partial(_sample, server, cpu))
+                cpu_ms = (server.cpu_s() - cpu[0]) * 1e3
                 trips = [t for r in robots for t in r.round_trips]
                 p50, p99 = percentiles_ms(trips)
                 rate = len(trips) / elapsed / n
@@ -54,18 +66,24 @@ def main() -> int:
                         kinds[name] = kinds.get(name, 0) + count
                 errors = sum(kinds.values())
                 rows.append(
-                    {"workers": workers, "sessions": n, "rate_hz": rate, "total_hz": rate * n,
-                     "p50_ms": p50, "p99_ms": p99, "errors": errors, "error_kinds": kinds,
+                    {"isolation": isolation, "workers": workers, "sessions": n, "rate_hz": rate, "total_hz": rate * n,
+                     "p50_ms": p50, "p99_ms": p99, "cpu_ms_per_chunk": cpu_ms / max(1, len(trips)),
+                     "errors": errors, "error_kinds": kinds,
                      "load": os.getloadavg()[0]}
                 )  # fmt: skip
                 print(
-                    f"workers {workers}  sessions {n}: {rate:5.1f} Hz per session "
+                    f"{isolation:7s} workers {workers}  sessions {n}: {rate:5.1f} Hz per session "
                     f"({rate * n:5.1f} in all), round trip p50 {p50:6.1f} ms p99 {p99:6.1f} ms, "
+                    f"server CPU {cpu_ms / max(1, len(trips)):5.1f} ms per chunk, "
                     f"{errors} errors {kinds or ''}, load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
     args.out.write_text(json.dumps(rows, indent=1))
     return 0
+
+
+def _sample(server: ServerChild, into: list[float]) -> None:
+    into.append(server.cpu_s())
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ directory on sys.path; the unique module name avoids clashes with other packages
 from __future__ import annotations
 
 import copy
+import os
 import threading
 
 import grpc
@@ -71,6 +72,43 @@ class GatedPolicy(EchoPolicy):
         if not self.gate.wait(20):
             raise TimeoutError("test gate never opened")
         return super().predict_chunk(observation, timestep)
+
+
+class Counter:
+    """Stateful: chunk value = calls since reset (no fork(), so the server deep-copies it)."""
+
+    spec = SPEC
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def reset(self) -> None:
+        self.calls = 0
+
+    def predict_chunk(self, observation, timestep=0):
+        self.calls += 1
+        return ActionChunk(np.full((8, 6), self.calls, np.float32), timestep)
+
+
+class PixelPolicy(EchoPolicy):
+    """Row t = state + t + the mean of every image: a chunk that shows whether every array
+    of the observation arrived intact (worker processes get them through a pipe)."""
+
+    def predict_chunk(self, observation, timestep: int = 0) -> ActionChunk:
+        chunk = super().predict_chunk(observation, timestep)
+        means = sum(float(v.mean()) for k, v in sorted(observation.items()) if "images" in k)
+        return ActionChunk((chunk.actions + np.float32(means)).astype(np.float32), timestep)
+
+
+FAIL_LOAD_ENV = "EDGEVLA_TEST_FAIL_LOAD"
+
+
+def counter_unless_told_to_fail() -> Counter:
+    """A worker-process factory that refuses to load while FAIL_LOAD_ENV is set (a worker
+    inherits the environment when it starts: a test sets it to make restarts fail)."""
+    if os.environ.get(FAIL_LOAD_ENV):
+        raise RuntimeError("the checkpoint went missing")
+    return Counter()
 
 
 class FailingPolicy(EchoPolicy):

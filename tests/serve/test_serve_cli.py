@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,3 +101,35 @@ def test_run_against_a_server_of_a_checkpoint_completes_a_sim_episode(kind, tmp_
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output
     assert "opened: policy=ckpt" in output and "closed: 1 ok" in output
+
+
+def _maps_torch(pid: int) -> bool:
+    return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_process_workers_serve_a_checkpoint_as_loaded_here_and_only_they_import_torch(tmp_path):
+    from edgevla.policies import testing
+    from edgevla.sources import resolve_policy
+
+    checkpoint = testing.tiny_act_checkpoint(tmp_path / "ckpt" / "pretrained_model")
+    local = resolve_policy(str(checkpoint))
+    proc, address = _start_cli(
+        "--policy", str(checkpoint), "--workers", "2", "--isolation", "process"
+    )
+    try:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 2 and all(_maps_torch(int(c)) for c in children)
+        assert not _maps_torch(proc.pid)  # the server process itself stays torch-free
+        with RemotePolicy(address) as client:
+            for seed in range(3):
+                obs = make_observation(client.spec, seed=seed)
+                served = client.predict_chunk(obs, seed).actions
+                # a worker runs 1 torch thread, this process 2: float sums may differ slightly
+                np.testing.assert_allclose(served, local.predict_chunk(obs).actions, atol=1e-4)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "closed: 3 ok" in out

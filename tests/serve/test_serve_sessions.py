@@ -11,11 +11,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-import numpy as np
 import pytest
-from serve_fakes import SPEC, EchoPolicy, GatedPolicy, infer_request, make_observation
+from serve_fakes import SPEC, Counter, EchoPolicy, GatedPolicy, infer_request, make_observation
 
-from edgevla.contracts import ActionChunk
 from edgevla.features import STATE_KEY
 from edgevla.runtime.retry import RetrySchedule
 from edgevla.serve import RemotePolicy, ServerUnavailable, check_health
@@ -120,22 +118,6 @@ def test_thousands_of_opens_from_one_host_lock_out_no_robot(serve, raw_client):
     assert len(server.sessions) <= ServeLimits().max_sessions_per_peer
     running.close()
     newcomer.close()
-
-
-class Counter:
-    """Stateful: chunk value = calls since reset (no fork(), so the server deep-copies it)."""
-
-    spec = SPEC
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def reset(self) -> None:
-        self.calls = 0
-
-    def predict_chunk(self, observation, timestep=0):
-        self.calls += 1
-        return ActionChunk(np.full((8, 6), self.calls, np.float32), timestep)
 
 
 def test_each_session_has_its_own_policy_state(serve, raw_client):

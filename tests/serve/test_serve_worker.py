@@ -11,7 +11,7 @@ import pytest
 from serve_fakes import SPEC, EchoPolicy, GatedPolicy, infer_request, make_observation
 
 from edgevla.serve import RemotePolicy, check_health
-from edgevla.serve.worker import PolicyWorker, SupersededError, WorkerStopped
+from edgevla.serve.worker import InProcess, PolicyWorker, SupersededError, WorkerStopped
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -26,7 +26,7 @@ def _wait_until(predicate, timeout: float = 5.0) -> None:
 
 def test_worker_keeps_only_the_newest_pending_observation_per_session():
     policy = GatedPolicy()
-    worker = PolicyWorker("p", policy)
+    worker = PolicyWorker("p", InProcess("p", policy))
     worker.start()
     obs = make_observation()
     running = worker.submit("s1", obs, 0, 8)
@@ -46,7 +46,7 @@ def test_worker_keeps_only_the_newest_pending_observation_per_session():
 
 def test_worker_reports_queue_wait_and_compute_on_its_own_clock():
     policy = GatedPolicy()
-    worker = PolicyWorker("p", policy)
+    worker = PolicyWorker("p", InProcess("p", policy))
     worker.start()
     first = worker.submit("a", make_observation(), 0, 8)
     assert policy.entered.wait(5)
@@ -60,7 +60,7 @@ def test_worker_reports_queue_wait_and_compute_on_its_own_clock():
 
 def test_stopping_fails_pending_jobs_instead_of_leaving_them_hanging():
     policy = GatedPolicy()
-    worker = PolicyWorker("p", policy)
+    worker = PolicyWorker("p", InProcess("p", policy))
     worker.start()
     worker.submit("a", make_observation(), 0, 8)
     assert policy.entered.wait(5)
@@ -150,7 +150,7 @@ def test_the_pool_runs_requests_in_parallel_up_to_its_limits(
     workers, max_in_flight, sessions, expect
 ):
     policy = Concurrency()
-    worker = PolicyWorker("p", policy, workers=workers, max_in_flight=max_in_flight)
+    worker = PolicyWorker("p", InProcess("p", policy), workers=workers, max_in_flight=max_in_flight)
     worker.start()
     futures = []
     for t, session in enumerate(sessions):

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from edgevla.cli import CliError
-from edgevla.serve.limits import ServeLimits
+from edgevla.serve.limits import ISOLATIONS, ServeLimits
 from edgevla.sources import POLICY_HELP
 
 
@@ -53,7 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a session unused this long is closed",
     )
     parser.add_argument(
-        "--workers", type=int, default=limits.workers, help="inference threads per policy"
+        "--workers", type=int, default=limits.workers, help="inference workers per policy"
+    )
+    parser.add_argument(
+        "--isolation",
+        choices=ISOLATIONS,
+        default=limits.isolation,
+        help="workers as threads of the server, or a process each that loads the policy "
+        "itself (own GIL, cores/workers threads; parallel inference scales on CPU)",
     )
     parser.add_argument(
         "--max-in-flight",
@@ -72,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgevla.serve import PolicyServer, ServeError
-    from edgevla.sources import PolicySourceError, parse_source, resolve_named
+    from edgevla.sources import PolicySourceError, named_sources, parse_source, resolve_named
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -87,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             max_sessions_per_peer=args.max_sessions_per_peer,
             session_idle_s=args.session_idle_s,
             workers=args.workers,
+            isolation=args.isolation,
             max_in_flight=args.max_in_flight,
             max_message_mb=args.max_message_mb,
             peer_rate=args.peer_rate,
@@ -95,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CliError(str(e)) from e
     try:
-        policies = resolve_named(args.policy or ["scripted"])
+        if limits.isolation == "process":  # each worker process loads its own
+            policies = named_sources(args.policy or ["scripted"])
+        else:
+            policies = resolve_named(args.policy or ["scripted"])
     except PolicySourceError as e:
         raise CliError(str(e)) from e
     share_cores(args.workers)

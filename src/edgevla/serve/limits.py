@@ -15,6 +15,7 @@ from edgevla.contracts import FLOAT_FEATURES, PolicySpec
 MIB = 1024 * 1024
 ANY_SIZE_MESSAGE_BYTES = 32 * MIB
 """The message limit when a policy accepts images of any size (nothing to derive it from)."""
+ISOLATIONS = ("thread", "process")
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,11 @@ class ServeLimits:
     """max_sessions / max_sessions_per_peer: open sessions in all / from one host; at a cap,
     the oldest session that never inferred is evicted before a new one is refused.
     session_idle_s: a session unused this long is swept (on a timer, every sweep_s).
-    workers: inference threads per policy; max_in_flight: one session's requests computed
-    at once (its newer ones wait, newest only). max_message_mb: None = derived from the
+    workers: inference workers per policy; isolation: "thread" (workers are threads of this
+    process, sharing its GIL) or "process" (a process each, loading the policy from its
+    source; edgevla.serve.pool); max_in_flight: one session's requests computed at once
+    (its newer ones wait, newest only; a session stays in one worker process, so there at
+    most one). max_message_mb: None = derived from the
     policies' specs. peer_rate / peer_burst: PolicyService calls per second from one host.
     rpc_threads: gRPC's threads; control_threads of them are never given to a waiting Infer,
     so health checks and session control answer under any inference load."""
@@ -33,6 +37,7 @@ class ServeLimits:
     session_idle_s: float = 30.0
     sweep_s: float = 1.0
     workers: int = 1
+    isolation: str = "thread"
     max_in_flight: int = 2
     max_message_mb: float | None = None
     peer_rate: float = 1000.0
@@ -54,6 +59,8 @@ class ServeLimits:
         bad = {k: v for k, v in positive.items() if not (math.isfinite(v) and v > 0)}
         if bad:
             raise ValueError(f"ServeLimits fields must be > 0, got {bad}")
+        if self.isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {ISOLATIONS}, got {self.isolation!r}")
         if not (math.isfinite(self.session_idle_s) and self.session_idle_s >= 0):
             raise ValueError(f"session_idle_s must be >= 0, got {self.session_idle_s}")
         if self.max_message_mb is not None and not self.max_message_mb > 0:

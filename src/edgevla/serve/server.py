@@ -1,8 +1,9 @@
 """PolicyServer: serves loaded ChunkPolicies over gRPC, one session per robot (DESIGN §5).
 
-Constructing it does no I/O; `start()` loads (if given a factory), binds and serves;
+Constructing it does no I/O; `start()` loads (a factory's policies, or each source: here, or
+in every worker process with `ServeLimits.isolation="process"`), binds and serves;
 `stop(grace)` drains in-flight calls, then stops the policy workers. Every bound it keeps
-(sessions, workers, rates, message size) is one ServeLimits.
+(sessions, workers, isolation, rates, message size) is one ServeLimits.
 """
 
 from __future__ import annotations
@@ -21,16 +22,19 @@ from edgevla.serve.bounds import RateLimiter
 from edgevla.serve.errors import ServeError
 from edgevla.serve.handlers import health_handler, policy_handler
 from edgevla.serve.limits import MIB, ServeLimits
+from edgevla.serve.pool import PolicyLoader, ProcessRunner, WorkerDied
 from edgevla.serve.proto import policy_service_pb2 as pb
 from edgevla.serve.service import PolicyServicer
 from edgevla.serve.sessions import SessionTable, Sweeper
-from edgevla.serve.worker import PolicyWorker
+from edgevla.serve.worker import InProcess, PolicyWorker, Runner
 
 log = logging.getLogger("edgevla.serve")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PolicyService"].full_name
 
-Policies = Mapping[str, ChunkPolicy] | Callable[[], Mapping[str, ChunkPolicy]]
+PolicyEntry = ChunkPolicy | PolicyLoader | str
+"""A loaded policy, or what to load: a PolicyLoader, or a `--policy` source string."""
+Policies = Mapping[str, PolicyEntry] | Callable[[], Mapping[str, PolicyEntry]]
 
 
 def read_pem(value: str | Path | bytes) -> bytes:
@@ -51,7 +55,9 @@ def format_address(host: str, port: int) -> str:
 
 
 class PolicyServer:
-    """policies: name -> ChunkPolicy, or a zero-argument factory called in `start()`.
+    """policies: name -> ChunkPolicy, PolicyLoader or source string, or a zero-argument
+    factory of that mapping called in `start()`. With `limits.isolation == "process"` every
+    policy must be a loader or a source: each worker process loads its own.
 
     tls_cert/tls_key: PEM bytes or file paths (both or neither); token: require
     `authorization: Bearer <token>` on every PolicyService call. port=0 picks a free port.
@@ -98,7 +104,7 @@ class PolicyServer:
 
     @property
     def specs(self) -> dict[str, PolicySpec]:
-        return {name: w.policy.spec for name, w in self._workers.items()}
+        return {name: w.spec for name, w in self._workers.items()}
 
     @property
     def workers(self) -> Mapping[str, PolicyWorker]:
@@ -120,11 +126,56 @@ class PolicyServer:
             raise ServeError("the server is already started")
         policies = self._policies() if callable(self._policies) else self._policies
         limits = self.limits
+        self._health = health.HealthServicer()
         self._workers = {
-            name: PolicyWorker(name, p, limits.workers, limits.max_in_flight)
-            for name, p in _checked(policies).items()
+            name: PolicyWorker(name, self._runner(name, p), limits.workers, limits.max_in_flight)
+            for name, p in _named(policies).items()
         }
-        self.max_bytes = limits.max_message_bytes(w.policy.spec for w in self._workers.values())
+        self._start_workers()
+        try:
+            self._serve()
+        except BaseException:
+            self._stop_workers(1.0)
+            raise
+        return self.port
+
+    def _runner(self, name: str, entry: PolicyEntry) -> Runner:
+        if isinstance(entry, str):
+            entry = PolicyLoader(source=entry)
+        if self.limits.isolation == "process":
+            if not isinstance(entry, PolicyLoader):
+                raise ServeError(
+                    f"policy {name!r}: with isolation=process each worker process loads the "
+                    f"policy itself; pass its source or a PolicyLoader, not a loaded "
+                    f"{type(entry).__name__}"
+                )
+            return ProcessRunner(name, entry, self.limits.workers, on_broken=self._out_of_service)
+        policy = entry.load() if isinstance(entry, PolicyLoader) else entry
+        return InProcess(name, _checked(name, policy))
+
+    def _start_workers(self) -> None:
+        started: list[PolicyWorker] = []
+        try:
+            for name, worker in self._workers.items():
+                try:
+                    worker.start()
+                except WorkerDied as e:
+                    raise ServeError(f"policy {name!r}: {e}") from None
+                started.append(worker)
+                _check_spec(name, worker.spec)
+        except BaseException:
+            for worker in started:
+                worker.stop(1.0)
+            raise
+
+    def _out_of_service(self, why: str) -> None:
+        """A policy's worker processes cannot be restarted: tell health checkers."""
+        for service in ("", SERVICE_NAME):
+            self._health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    def _serve(self) -> None:
+        limits = self.limits
+        self.max_bytes = limits.max_message_bytes(w.spec for w in self._workers.values())
         server = grpc.server(
             futures.ThreadPoolExecutor(limits.rpc_threads, thread_name_prefix="edgevla-rpc"),
             interceptors=[BearerTokenInterceptor(self._token)] if self._token else [],
@@ -136,7 +187,6 @@ class PolicyServer:
         )
         servicer = PolicyServicer(self._workers, self._sessions, self.max_bytes, limits)
         limiter = RateLimiter(limits.peer_rate, limits.peer_burst)
-        self._health = health.HealthServicer()
         server.add_generic_rpc_handlers(
             (
                 policy_handler(servicer, SERVICE_NAME, limiter),
@@ -144,8 +194,6 @@ class PolicyServer:
             )
         )
         self.port = self._bind(server)
-        for worker in self._workers.values():
-            worker.start()
         self._sweeper = Sweeper(
             self._sessions,
             min(limits.sweep_s, max(limits.session_idle_s, 0.01)),
@@ -167,7 +215,6 @@ class PolicyServer:
             limits.workers,
             sorted({w.isolation for w in self._workers.values()}),
         )
-        return self.port
 
     def _bind(self, server: grpc.Server) -> int:
         target = format_address(self.host, self._requested_port)
@@ -192,12 +239,15 @@ class PolicyServer:
         self._server.stop(grace).wait()
         if self._sweeper is not None:
             self._sweeper.stop()
-        for worker in self._workers.values():
-            worker.stop(timeout=grace if grace is not None else 1.0)
+        self._stop_workers(grace if grace is not None else 1.0)
         for session in self._sessions.clear():
             log.info("session %s dropped at shutdown: %s", session.id[:8], session.stats.summary())
         self._server = None
         log.info("stopped serving on %s", self.address)
+
+    def _stop_workers(self, timeout: float) -> None:
+        for worker in self._workers.values():
+            worker.stop(timeout)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the server stops; True if it did within `timeout`."""
@@ -213,20 +263,25 @@ class PolicyServer:
         self.stop()
 
 
-def _checked(policies: Mapping[str, ChunkPolicy]) -> dict[str, ChunkPolicy]:
+def _named(policies: Mapping[str, PolicyEntry]) -> Mapping[str, PolicyEntry]:
     if not policies:
         raise ServeError("no policies to serve")
-    out = {}
-    for name, policy in policies.items():
+    for name in policies:
         if not name or not isinstance(name, str):
             raise ServeError(f"policy names must be non-empty strings, got {name!r}")
-        spec = getattr(policy, "spec", None)
-        if not isinstance(spec, PolicySpec) or not callable(getattr(policy, "predict_chunk", None)):
-            raise ServeError(
-                f"policy {name!r} must have a PolicySpec `spec` and `predict_chunk`, "
-                f"got {type(policy).__name__}"
-            )
-        if spec.chunk_size < 1:
-            raise ServeError(f"policy {name!r}: chunk_size must be >= 1, got {spec.chunk_size}")
-        out[name] = policy
-    return out
+    return policies
+
+
+def _checked(name: str, policy: ChunkPolicy) -> ChunkPolicy:
+    spec = getattr(policy, "spec", None)
+    if not isinstance(spec, PolicySpec) or not callable(getattr(policy, "predict_chunk", None)):
+        raise ServeError(
+            f"policy {name!r} must have a PolicySpec `spec` and `predict_chunk`, "
+            f"got {type(policy).__name__}"
+        )
+    return policy
+
+
+def _check_spec(name: str, spec: PolicySpec) -> None:
+    if spec.chunk_size < 1:
+        raise ServeError(f"policy {name!r}: chunk_size must be >= 1, got {spec.chunk_size}")

@@ -92,7 +92,7 @@ class PolicyServicer(pb_grpc.PolicyServiceServicer):
                 "an empty request is not a session",
             )
         name, worker = self._pick_policy(request.policy)
-        spec = worker.policy.spec
+        spec = worker.spec
         n_actions = self._check_open(request, name, spec)
         _check_task(request.task)
         try:

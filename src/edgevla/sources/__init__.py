@@ -29,6 +29,7 @@ __all__ = [
     "KINDS",
     "POLICY_HELP",
     "PolicySourceError",
+    "named_sources",
     "parse_source",
     "resolve_named",
     "resolve_policy",
@@ -57,15 +58,19 @@ def parse_source(text: str) -> tuple[str, str, dict[str, str]]:
     return name or kind, kind, options
 
 
-def resolve_policy(source: str, *, fps: float = 30.0, seed: int | None = 0) -> ChunkPolicy:
+def resolve_policy(
+    source: str, *, fps: float = 30.0, seed: int | None = 0, threads: int | None = None
+) -> ChunkPolicy:
     """The ChunkPolicy a `--policy` string names. `fps` is the control rate it will run at
-    (checkpoints do not record one); `seed` seeds a stochastic policy's noise at every reset."""
+    (checkpoints do not record one); `seed` seeds a stochastic policy's noise at every reset;
+    `threads` overrides a bundle's onnxruntime threads per block (a server's worker process
+    takes its share of the cores; torch's threads are the process's, set by the caller)."""
     _, kind, options = parse_source(source)
     if kind in KINDS:
         return KINDS[kind](options)
     path = Path(kind)
     if kind and path.is_dir():
-        return load_directory(path, fps=fps, seed=seed)
+        return load_directory(path, fps=fps, seed=seed, threads=threads)
     if path.exists():
         raise PolicySourceError(f"--policy {kind}: a file, not a checkpoint or bundle directory")
     raise PolicySourceError(
@@ -74,17 +79,27 @@ def resolve_policy(source: str, *, fps: float = 30.0, seed: int | None = 0) -> C
     )
 
 
+def named_sources(sources: Sequence[str]) -> dict[str, str]:
+    """name -> the source without its `NAME=`, for several (a server's), loading nothing;
+    names must be unique (`NAME=SOURCE`)."""
+    named: dict[str, str] = {}
+    for source in sources:
+        name, kind, options = parse_source(source)
+        if name in named:
+            raise PolicySourceError(f"two policies named {name!r}; name them: NAME=SOURCE")
+        opts = ",".join(f"{k}={v}" for k, v in options.items())
+        named[name] = f"{kind}:{opts}" if opts else kind
+    return named
+
+
 def resolve_named(
     sources: Sequence[str], *, fps: float = 30.0, seed: int | None = 0
 ) -> dict[str, ChunkPolicy]:
     """name -> policy for several sources (a server's); names must be unique (`NAME=SOURCE`)."""
-    policies: dict[str, ChunkPolicy] = {}
-    for source in sources:
-        name, _, _ = parse_source(source)
-        if name in policies:
-            raise PolicySourceError(f"two policies named {name!r}; name them: NAME=SOURCE")
-        policies[name] = resolve_policy(source, fps=fps, seed=seed)
-    return policies
+    return {
+        name: resolve_policy(source, fps=fps, seed=seed)
+        for name, source in named_sources(sources).items()
+    }
 
 
 def _path_name(path: str) -> str:

@@ -77,10 +77,13 @@ KINDS: dict[str, Callable[[dict[str, str]], ChunkPolicy]] = {
 }
 
 
-def load_directory(path: Path, *, fps: float, seed: int | None) -> ChunkPolicy:
-    """A bundle (manifest.json) or a checkpoint in LeRobot's layout, as a ChunkPolicy."""
+def load_directory(
+    path: Path, *, fps: float, seed: int | None, threads: int | None = None
+) -> ChunkPolicy:
+    """A bundle (manifest.json) or a checkpoint in LeRobot's layout, as a ChunkPolicy;
+    `threads`: a bundle's onnxruntime threads per block (None: the manifest's)."""
     if (path / BUNDLE_MANIFEST).is_file():
-        return _bundle(path)
+        return _bundle(path, threads)
     try:
         from edgevla.policies.checkpoint import resolve_pretrained_dir
         from edgevla.policies.errors import CheckpointError
@@ -111,7 +114,7 @@ def _checkpoint(pretrained: Path, *, fps: float, seed: int | None) -> ChunkPolic
     return TorchChunkPolicy(policy, fps=fps, seed=seed)
 
 
-def _bundle(path: Path) -> ChunkPolicy:
+def _bundle(path: Path, threads: int | None) -> ChunkPolicy:
     try:
         runtime = importlib.import_module(BUNDLE_RUNTIME)
     except ModuleNotFoundError as e:
@@ -122,7 +125,7 @@ def _bundle(path: Path) -> ChunkPolicy:
             "export support comes with the per-block export. Pass the checkpoint instead"
         ) from None
     try:
-        return runtime.load_bundle(path)
+        return runtime.load_bundle(path, runtime.BundleRuntimeConfig(threads=threads))
     except runtime.BundleError as e:
         raise PolicySourceError(f"--policy {path}: {e}") from None
 
