@@ -155,15 +155,20 @@ def test_motion_defects(dataset, doctor, check, edit):
     _only(doctor(dataset, checks=("motion",)), check, 1)
 
 
-def test_white_tea_bag_on_a_white_table(tmp_path, doctor, recorder):
-    root = recorder(
-        tmp_path / "white",
+def _palette_recording(recorder, tmp_path, palette):
+    """Two clean episodes of cluster 1 in the sim painted with `palette`."""
+    return recorder(
+        tmp_path / palette,
         clusters=(1,),
         holdout=None,
         episodes_per_cluster=2,
         recovery_per_cluster=0,
-        palette="white_on_white",
+        palette=palette,
     )
+
+
+def test_white_tea_bag_on_a_white_table(tmp_path, doctor, recorder):
+    root = _palette_recording(recorder, tmp_path, "white_on_white")
     found = failing(doctor(root, checks=("contrast.object",)))
     assert {f.episode for f in found["contrast.object"]} == {0, 1}
 
@@ -234,14 +239,7 @@ def test_clean_recording_declares_degrees_and_the_units_that_would_not_show(
 
 
 def test_black_arm_on_a_black_table(tmp_path, doctor, recorder):
-    root = recorder(
-        tmp_path / "black",
-        clusters=(1,),
-        holdout=None,
-        episodes_per_cluster=2,
-        recovery_per_cluster=0,
-        palette="black_arm_on_black_table",
-    )
+    root = _palette_recording(recorder, tmp_path, "black_arm_on_black_table")
     for full in (False, True):
         found = failing(doctor(root, checks=("contrast.object", "contrast.arm"), full=full))
         assert set(found) == {"contrast.arm"}, sorted(found)  # the tea bag still stands out
