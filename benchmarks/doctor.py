@@ -27,7 +27,8 @@ from edgevla.features import CAMERAS, MOTOR_NAMES
 
 
 def template(root: Path, seconds: float, width: int, height: int, fps: int) -> None:
-    """One episode: per camera a smooth textured background with a block crossing it."""
+    """One episode: per camera a smooth textured background, an arm-sized bar sweeping across
+    it from its rest place and back, and a small block (the object) crossing it."""
     rng = np.random.default_rng(0)
     n = int(seconds * fps)
     backgrounds = {}
@@ -48,6 +49,8 @@ def template(root: Path, seconds: float, width: int, height: int, fps: int) -> N
             images = {}
             for cam, bg in backgrounds.items():
                 frame = bg.copy()
+                arm = int((width - width // 5) * (0.5 - 0.5 * np.cos(t[i])))
+                frame[height // 4 :, arm : arm + width // 5] = 245  # a white 3D-printed arm
                 x = int((width - 60) * (0.5 + 0.5 * np.sin(t[i])))
                 frame[height // 2 : height // 2 + 60, x : x + 60] = (230, 40, 40)
                 images[cam] = frame
@@ -81,8 +84,9 @@ def clone(src: Path, dst: Path, episodes: int) -> None:
         pq.write_table(table, dst / f"data/{name}.parquet")
         meta = json.dumps(
             {
-                "cluster": 1 + e % 12,
-                "recovery": e % 5 == 0,
+                # the NXP recording: 10 clusters x (10 positions + 2 recovery episodes)
+                "cluster": 1 + e // 12 % 10,
+                "recovery": e % 12 >= 10,
                 "split": "train",
                 "calibration_sha256": "0" * 64,
             }

@@ -199,7 +199,10 @@ def arm_contrast(ctx: DoctorContext, t: dict[str, Any]) -> CheckResult:
         if value < float(t["min_contrast"]):
             e = min(per, key=lambda k: abs(per[k] - value))  # a typical episode to show
             frame = int(ctx.sample(e, key).window_starts[1])
-            msg = f"the arm differs from the table by only {value:.0f} levels where it moves"
+            msg = (
+                f"the arm differs from the table by only {value:.0f} levels where it moves"
+                " (or no arm-sized part of this view moves)"
+            )
             findings.append(Finding(msg, e, key, frame, value, (e, 0)))
     return result("contrast.arm", t, findings, "the arm stands out", {"contrast": metrics})
 
