@@ -111,6 +111,15 @@ def counter_unless_told_to_fail() -> Counter:
     return Counter()
 
 
+class HangsWhenTold(EchoPolicy):
+    """Never answers an observation whose task is "hang" (a deadlocked driver, say)."""
+
+    def predict_chunk(self, observation, timestep: int = 0) -> ActionChunk:
+        if observation.get(TASK_KEY) == "hang":
+            threading.Event().wait()
+        return super().predict_chunk(observation, timestep)
+
+
 class FailingPolicy(EchoPolicy):
     def predict_chunk(self, observation, timestep: int = 0) -> ActionChunk:
         raise RuntimeError("motor model exploded")

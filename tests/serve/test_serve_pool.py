@@ -89,6 +89,21 @@ def test_a_killed_worker_process_is_restarted_and_serving_goes_on(serve):
     assert check_health(server.address) == "SERVING"
 
 
+def test_a_hung_worker_process_is_killed_and_restarted_and_serving_goes_on(serve):
+    limits = ServeLimits(workers=1, isolation="process", infer_timeout_s=1.0)
+    server = serve({"p": PolicyLoader(factory="serve_fakes:HangsWhenTold")}, limits=limits)
+    runner = server.workers["p"].runner
+    (hung_pid,) = runner.pids()
+    with RemotePolicy(server.address, SPEC, timeout=30) as client:
+        started = time.monotonic()
+        with pytest.raises(ServeError, match="no answer within 1 s"):
+            client.predict_chunk(make_observation(task="hang"), 0)
+        assert time.monotonic() - started < 15  # not the client's 30 s deadline
+        assert _gone(hung_pid) and runner.restarts == 1
+        assert client.predict_chunk(make_observation(seed=3), 1).timestep == 1
+    assert check_health(server.address) == "SERVING"
+
+
 def test_a_worker_process_that_cannot_restart_makes_the_server_not_serving(serve, monkeypatch):
     server = serve({"count": COUNTER}, limits=PROCESSES)
     runner = server.workers["count"].runner

@@ -69,6 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="requests of one session computed at once (pipelining)",
     )
     parser.add_argument(
+        "--infer-timeout-s",
+        type=float,
+        default=limits.infer_timeout_s,
+        help="with --isolation process: a worker that has not answered one inference in this "
+        "long is killed and restarted",
+    )
+    parser.add_argument(
         "--peer-rate",
         type=float,
         default=limits.peer_rate,
@@ -96,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             isolation=args.isolation,
             max_in_flight=args.max_in_flight,
+            infer_timeout_s=args.infer_timeout_s,
             max_message_mb=args.max_message_mb,
             peer_rate=args.peer_rate,
             peer_burst=args.peer_rate,

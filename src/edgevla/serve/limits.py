@@ -27,7 +27,9 @@ class ServeLimits:
     process, sharing its GIL) or "process" (a process each, loading the policy from its
     source; edgevla.serve.pool); max_in_flight: one session's requests computed at once
     (its newer ones wait, newest only; a session stays in one worker process, so there at
-    most one). max_message_mb: None = derived from the
+    most one). infer_timeout_s: a worker process that has not answered one inference in this
+    long is taken as hung, killed and restarted (thread workers cannot be killed: a hung one
+    stays busy). max_message_mb: None = derived from the
     policies' specs. peer_rate / peer_burst: PolicyService calls per second from one host.
     rpc_threads: gRPC's threads; control_threads of them are never given to a waiting Infer,
     so health checks and session control answer under any inference load."""
@@ -39,6 +41,7 @@ class ServeLimits:
     workers: int = 1
     isolation: str = "thread"
     max_in_flight: int = 2
+    infer_timeout_s: float = 30.0
     max_message_mb: float | None = None
     peer_rate: float = 1000.0
     peer_burst: float = 1000.0
@@ -55,6 +58,7 @@ class ServeLimits:
             "peer_rate": self.peer_rate,
             "peer_burst": self.peer_burst,
             "sweep_s": self.sweep_s,
+            "infer_timeout_s": self.infer_timeout_s,
         }
         bad = {k: v for k, v in positive.items() if not (math.isfinite(v) and v > 0)}
         if bad:

@@ -9,8 +9,9 @@ Each worker process (edgevla.serve.child) loads the policy from its source itsel
 server never imports torch — and keeps the policy objects of the sessions assigned to it: a
 session always runs in the same process (its episode state lives there), so its requests run
 there one at a time. Observations and chunks cross the pipe as raw arrays
-(edgevla.serve.frames). A process that dies is reported and restarted (its sessions restart
-from a reset policy); one that cannot be restarted, or dies `max_restarts` times in a row,
+(edgevla.serve.frames). A process that dies, or hangs (no answer to an inference within
+`infer_timeout_s`: a deadlock, a stuck driver), is reported, killed and restarted (its sessions
+restart from a reset policy); one that cannot be restarted, or fails `max_restarts` times in a row,
 breaks the pool: every request gets UNAVAILABLE and the server reports NOT_SERVING.
 """
 
@@ -120,11 +121,17 @@ class WorkerProcess:
         return spec, header["mode"]
 
     def infer(
-        self, session_id: str, observation: Observation, timestep: int
+        self, session_id: str, observation: Observation, timestep: int, timeout: float
     ) -> tuple[ActionChunk, float]:
+        """The chunk and its compute time; WorkerDied if the process dies or gives no answer
+        within `timeout` s (then it is killed: a hung worker must not hold its slot)."""
         arrays = {k: v for k, v in observation.items() if k != TASK_KEY}
         header = {"op": "infer", "session": session_id, "timestep": timestep}
         self._send({**header, "task": observation.get(TASK_KEY, "")}, arrays)
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            self.proc.kill()
+            raise WorkerDied(self.describe_death(f"gave no answer within {timeout:g} s (hung)"))
         reply, out = self._receive()
         if reply["op"] == "failed":
             raise PolicyFailed(reply["message"])
@@ -188,6 +195,7 @@ class ProcessRunner:
         workers: int,
         *,
         threads: int | None = None,
+        infer_timeout_s: float = 30.0,
         start_timeout_s: float = 300.0,
         max_restarts: int = 3,
         on_broken: Callable[[str], None] | None = None,
@@ -195,6 +203,7 @@ class ProcessRunner:
         self.name = name
         self.loader = loader
         self.threads = threads or cores_per_worker(workers)
+        self.infer_timeout_s = infer_timeout_s
         self.start_timeout_s = start_timeout_s
         self.max_restarts = max_restarts
         self.on_broken = on_broken
@@ -202,7 +211,7 @@ class ProcessRunner:
         self.isolation = "process"
         self.restarts = 0
         self._procs = [self._new(i) for i in range(workers)]
-        self._failures = [0] * workers  # deaths since the slot last served a chunk
+        self._failures = [0] * workers  # deaths or hangs since the slot last served a chunk
         self._lock = threading.Lock()
         self._stopping = False
         self._broken: str | None = None
@@ -235,7 +244,9 @@ class ProcessRunner:
     ) -> tuple[ActionChunk, float]:
         self.check(slot)
         try:
-            result = self._procs[slot].infer(session_id, observation, timestep)
+            result = self._procs[slot].infer(
+                session_id, observation, timestep, self.infer_timeout_s
+            )
         except WorkerDied as e:
             self._replace(slot, str(e))
             raise PolicyFailed(f"policy {self.name!r}: {e}; restarted it") from None

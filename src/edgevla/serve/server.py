@@ -149,7 +149,13 @@ class PolicyServer:
                     f"policy itself; pass its source or a PolicyLoader, not a loaded "
                     f"{type(entry).__name__}"
                 )
-            return ProcessRunner(name, entry, self.limits.workers, on_broken=self._out_of_service)
+            return ProcessRunner(
+                name,
+                entry,
+                self.limits.workers,
+                infer_timeout_s=self.limits.infer_timeout_s,
+                on_broken=self._out_of_service,
+            )
         policy = entry.load() if isinstance(entry, PolicyLoader) else entry
         return InProcess(name, _checked(name, policy))
 
